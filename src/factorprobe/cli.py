@@ -1,0 +1,81 @@
+"""The ``factorprobe`` command line: argument parsing only, one subcommand per user task.
+
+Each subcommand maps its flags onto one public function and holds no logic of its own. Bad
+input is reported as one line on standard error, without a traceback, with exit status 2
+(set ``FACTORPROBE_DEBUG=1`` to see the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+_USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        args.handler(args)
+    except KeyboardInterrupt:
+        print(f"factorprobe {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _USER_ERRORS as err:
+        if os.environ.get("FACTORPROBE_DEBUG"):
+            raise
+        print(f"factorprobe {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand registered."""
+    from factorprobe import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="factorprobe",
+        description="Which units of a network code which stimulus factor, and how exclusively.",
+    )
+    parser.add_argument("--version", action="version", version=f"factorprobe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in _COMMANDS:
+        register(sub)
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    # KeyError's str() is the repr of its argument; show the message itself.
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(str(text).split()) or type(err).__name__
+
+
+def _float_list(text: str) -> list[float]:
+    """Parse '16,32,48' or a range 'start:stop:step' (stop included when on the step)."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            if step <= 0:
+                raise ValueError
+            n = int((stop - start) / step + 1e-9) + 1
+            return [start + i * step for i in range(n)]
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers like '16,32,48' or a range 'start:stop:step' "
+            f"with step > 0; got {text!r}"
+        ) from None
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

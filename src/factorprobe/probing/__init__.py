@@ -1,0 +1,1 @@
+"""probing (under construction)."""

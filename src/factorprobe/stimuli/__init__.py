@@ -1,0 +1,1 @@
+"""stimuli (under construction)."""

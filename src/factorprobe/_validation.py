@@ -23,7 +23,11 @@ def check_choice(value: object, choices: Iterable[object], *, name: str, where: 
 
 
 def check_int(
-    value: object, *, name: str, where: str, minimum: int | None = None,
+    value: object,
+    *,
+    name: str,
+    where: str,
+    minimum: int | None = None,
     maximum: int | None = None,
 ) -> int:
     """Return ``value`` as an int, or raise TypeError/ValueError naming the bounds."""
@@ -34,13 +38,19 @@ def check_int(
         )
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"The {name!r} parameter of {where} must be an int "
-                         f"{_range_text(minimum, maximum)}; got {value}.")
+        raise ValueError(
+            f"The {name!r} parameter of {where} must be an int "
+            f"{_range_text(minimum, maximum)}; got {value}."
+        )
     return value
 
 
 def check_real(
-    value: object, *, name: str, where: str, minimum: float | None = None,
+    value: object,
+    *,
+    name: str,
+    where: str,
+    minimum: float | None = None,
     maximum: float | None = None,
 ) -> float:
     """Return ``value`` as a finite float, or raise TypeError/ValueError naming the bounds."""
@@ -55,8 +65,10 @@ def check_real(
         or (minimum is not None and value < minimum)
         or (maximum is not None and value > maximum)
     ):
-        raise ValueError(f"The {name!r} parameter of {where} must be a finite number "
-                         f"{_range_text(minimum, maximum)}; got {value}.")
+        raise ValueError(
+            f"The {name!r} parameter of {where} must be a finite number "
+            f"{_range_text(minimum, maximum)}; got {value}."
+        )
     return value
 
 

@@ -1,1 +1,26 @@
-"""stimuli (under construction)."""
+"""Stimuli: factor spaces, designs, shape geometry and exact-area rendering.
+
+See :mod:`factorprobe.stimuli.shapes` for the coordinate convention and what ``size`` means for
+each shape, :mod:`factorprobe.stimuli.factors` for the fit rule, and
+:mod:`factorprobe.stimuli.render` for intensity and contrast.
+"""
+
+from __future__ import annotations
+
+from factorprobe.stimuli.factors import FACTORS, FactorSpace, grid, largest_size, random_design
+from factorprobe.stimuli.render import RENDERER_VERSION, RenderOptions, iter_batches, render
+from factorprobe.stimuli.shapes import SHAPES, sprite_alpha
+
+__all__ = [
+    "FACTORS",
+    "RENDERER_VERSION",
+    "SHAPES",
+    "FactorSpace",
+    "RenderOptions",
+    "grid",
+    "iter_batches",
+    "largest_size",
+    "random_design",
+    "render",
+    "sprite_alpha",
+]

@@ -7,9 +7,12 @@ each shape, :mod:`factorprobe.stimuli.factors` for the fit rule, and
 
 from __future__ import annotations
 
+from factorprobe.stimuli.datasets import load_dsprites
+from factorprobe.stimuli.dependence import factor_dependence
 from factorprobe.stimuli.factors import FACTORS, FactorSpace, grid, largest_size, random_design
 from factorprobe.stimuli.render import RENDERER_VERSION, RenderOptions, iter_batches, render
 from factorprobe.stimuli.shapes import SHAPES, sprite_alpha
+from factorprobe.stimuli.sheet import contact_sheet, write_stimuli
 
 __all__ = [
     "FACTORS",
@@ -17,10 +20,14 @@ __all__ = [
     "SHAPES",
     "FactorSpace",
     "RenderOptions",
+    "contact_sheet",
+    "factor_dependence",
     "grid",
     "iter_batches",
     "largest_size",
+    "load_dsprites",
     "random_design",
     "render",
     "sprite_alpha",
+    "write_stimuli",
 ]

@@ -1,0 +1,225 @@
+"""The estimation core: I(R; F) for all units and one factor, with bias correction and p-values.
+
+One frozen :class:`Estimation` holds the validated options; :func:`prepare` turns responses into
+what the estimator needs (bins, copula scores), once per call; :func:`factor_statistics` returns
+the raw and corrected MI, the permutation or analytic p-value and the null mean for one factor.
+Everything here is NumPy on ``(U, S)`` arrays, with no labels.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from factorprobe._validation import as_rng, check_choice, check_int
+from factorprobe.analysis import _copula, _kernels, significance
+from factorprobe.analysis.quantize import QUANTIZERS, bins_kernel, effective_bins
+
+Estimator = Literal["plugin", "copula"]
+Correction = Literal["shuffle", "analytic", "none"]
+Significance = Literal["permutation", "gtest", "none"]
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
+CORRECTIONS: tuple[str, ...] = get_args(Correction)
+SIGNIFICANCES: tuple[str, ...] = get_args(Significance)
+
+
+@dataclass(frozen=True)
+class Estimation:
+    """Validated estimator options (see :func:`factorprobe.analysis.mutual_information`)."""
+
+    estimator: str = "plugin"
+    correction: str = "shuffle"
+    significance: str = "permutation"
+    n_permutations: int = 1000
+    quantizer: str = "quantile"
+    n_bins: int = 8
+    threshold: float = 0.0
+    seed: int = 0
+    where: str = "mutual_information"
+
+    def __post_init__(self) -> None:
+        check_choice(self.estimator, ESTIMATORS, name="estimator", where=self.where)
+        check_choice(self.correction, CORRECTIONS, name="correction", where=self.where)
+        check_choice(self.significance, SIGNIFICANCES, name="significance", where=self.where)
+        check_choice(self.quantizer, QUANTIZERS, name="quantizer", where=self.where)
+        minimum = 1 if self.needs_null else 0
+        check_int(self.n_permutations, name="n_permutations", where=self.where, minimum=minimum)
+
+    @property
+    def needs_null(self) -> bool:
+        return self.correction == "shuffle" or self.significance == "permutation"
+
+    @property
+    def bins(self) -> int:
+        return effective_bins(self.quantizer, self.n_bins)
+
+    def attrs(self) -> dict[str, object]:
+        """The options as NetCDF-safe attributes."""
+        out: dict[str, object] = {
+            "units": "bits",
+            "estimator": self.estimator,
+            "correction": self.correction,
+            "significance": self.significance,
+            "quantizer": self.quantizer,
+            "n_bins": self.bins,
+            "seed": self.seed,
+        }
+        if self.needs_null:
+            out["n_permutations"] = self.n_permutations
+        if self.quantizer == "threshold":
+            out["threshold"] = self.threshold
+        return out
+
+
+def seed_int(seed: int | np.random.Generator | None) -> int:
+    """An integer seed from a seed, Generator or None, so every chunk can rebuild the shuffles."""
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        as_rng(seed)  # type check with the house message
+        return int(seed)
+    return int(as_rng(seed).integers(2**63 - 1))
+
+
+def factor_rng(seed: int, factor: str) -> np.random.Generator:
+    """The shuffles of a factor depend on the seed and the factor's name only."""
+    return np.random.default_rng([seed, 0, zlib.crc32(factor.encode())])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Responses in the form the estimators use: bins always, copula scores when needed."""
+
+    bins: np.ndarray
+    n_bins: int
+    constant: np.ndarray
+    scores: np.ndarray | None
+
+
+def prepare(values: np.ndarray, options: Estimation) -> Prepared:
+    """Quantise (and copula-normalise) responses ``(U, S)``."""
+    bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold)
+    constant = (values == values[..., :1]).all(axis=-1)
+    scores = None
+    if options.estimator == "copula":
+        rng = np.random.default_rng([options.seed, 1])
+        scores = _copula.copula_normalize(values, rng)
+    return Prepared(bins, options.bins, constant, scores)
+
+
+@dataclass(frozen=True)
+class FactorStatistics:
+    """Per-unit results for one factor, all ``(U,)`` except ``joint`` ``(U, B, L)``."""
+
+    mi: np.ndarray
+    mi_raw: np.ndarray
+    p_value: np.ndarray
+    null_mean: np.ndarray
+    joint: np.ndarray
+    null_group: np.ndarray | None = None
+    null: np.ndarray | None = None
+
+
+def factor_statistics(
+    prepared: Prepared,
+    codes: np.ndarray,
+    n_levels: int,
+    options: Estimation,
+    factor: str,
+) -> FactorStatistics:
+    """Raw and corrected I(R; F), p-value and null mean for every unit and one factor."""
+    joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
+    n_units = joint.shape[0]
+    if options.estimator == "plugin":
+        mi_raw = _kernels.plugin_mi(joint)
+    else:
+        mi_raw = _copula.gaussian_discrete_mi(prepared.scores, codes, n_levels, bias_correct=False)
+    p_value = np.full(n_units, np.nan)
+    null_mean = np.full(n_units, np.nan)
+    group = null = None
+    if options.needs_null:
+        perms = significance.permuted_codes(
+            codes, options.n_permutations, factor_rng(options.seed, factor)
+        )
+        if options.estimator == "plugin":
+            group, null = significance.shared_plugin_null(joint.sum(axis=-1), perms, n_levels)
+        else:
+            scores = _copula.canonical_scores(codes.shape[-1])
+            null = _copula.gaussian_discrete_mi(scores, perms, n_levels, bias_correct=False)[None]
+            group = np.zeros(n_units, dtype=np.int64)
+        perm_p, null_mean = significance.pvalues_from_null(mi_raw, group, null)
+        if options.significance == "permutation":
+            p_value = perm_p
+    if options.significance == "gtest":
+        if options.estimator == "plugin":
+            p_value = _kernels.gtest_pvalue(mi_raw, joint)
+        else:
+            p_value = _copula_lr_pvalue(mi_raw, codes.shape[-1], n_levels)
+
+    if options.correction == "shuffle":
+        mi = mi_raw - null_mean
+    elif options.correction == "analytic":
+        if options.estimator == "plugin":
+            mi = mi_raw - _kernels.miller_madow_term(joint)
+        else:
+            mi = _copula.gaussian_discrete_mi(prepared.scores, codes, n_levels, bias_correct=True)
+    else:
+        mi = mi_raw.copy()
+    # a constant unit carries no information whatever the estimator's offsets say
+    constant = prepared.constant
+    mi = np.where(constant, 0.0, mi)
+    mi_raw = np.where(constant, 0.0, mi_raw)
+    if options.significance != "none":
+        p_value = np.where(constant, 1.0, p_value)
+    return FactorStatistics(mi, mi_raw, p_value, null_mean, joint, group, null)
+
+
+def _copula_lr_pvalue(mi_raw: np.ndarray, n: int, n_levels: int) -> np.ndarray:
+    from scipy import stats
+
+    return stats.chi2.sf(2.0 * n * _kernels.LN2 * mi_raw, 2 * (n_levels - 1))
+
+
+def permuted_statistic(
+    prepared: Prepared, perms: np.ndarray, n_levels: int, estimator: str
+) -> np.ndarray:
+    """Raw MI of every unit under each shuffle of a block ``perms (p, S)``: ``(U, p)``."""
+    if estimator == "plugin":
+        joint = _kernels.joint_counts(
+            prepared.bins[:, None, :], prepared.n_bins, perms[None], n_levels
+        )
+        return _kernels.plugin_mi(joint)
+    return _copula.gaussian_discrete_mi(
+        prepared.scores[:, None, :], perms[None], n_levels, bias_correct=False
+    )
+
+
+def family_wise_null_p(
+    prepared: Prepared,
+    stats: FactorStatistics,
+    codes: np.ndarray,
+    n_levels: int,
+    options: Estimation,
+    factor: str,
+    n_units: int,
+) -> np.ndarray:
+    """``(U, P)`` p-values that each unit's null statistic gets under shuffles shared by all units.
+
+    Each unit's null value is referred to the unit's own (shared-profile) null, so units with
+    different null distributions are comparable in the min-p of the max-statistic correction.
+    """
+    perms = significance.permuted_codes(
+        codes,
+        options.n_permutations,
+        np.random.default_rng([options.seed, 2, zlib.crc32(factor.encode())]),
+    )
+    null_mi = significance.unit_null(
+        lambda block: permuted_statistic(prepared, block, n_levels, options.estimator),
+        perms,
+        n_units,
+    )
+    group = np.repeat(stats.null_group, null_mi.shape[1])
+    p, _ = significance.pvalues_from_null(null_mi.ravel(), group, stats.null)
+    p = p.reshape(null_mi.shape)
+    return np.where(prepared.constant[:, None], 1.0, p)

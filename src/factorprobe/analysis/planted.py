@@ -1,0 +1,143 @@
+"""Synthetic units with planted tuning to size and position, whose right answers are known."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+import numpy as np
+import xarray as xr
+
+from factorprobe._validation import as_rng, check_choice, check_int, check_real
+from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
+
+__all__ = ["PlantedKind", "planted_units"]
+
+PlantedKind = Literal["size", "position", "additive", "conjunctive", "silent", "noise"]
+KINDS: tuple[str, ...] = get_args(PlantedKind)
+
+
+def planted_units(
+    *,
+    kinds: Sequence[PlantedKind] = KINDS,
+    n_units: int = 10,
+    noise: Sequence[float] = (0.25, 0.5, 1.0),
+    n_sizes: int = 10,
+    n_x: int = 10,
+    n_y: int = 10,
+    repeats: int = 1,
+    layer: str = "planted",
+    seed: int | np.random.Generator | None = 0,
+) -> xr.DataArray:
+    """Responses of synthetic units over a full size × x × y grid, with known tuning.
+
+    Tuning curves take values in [0, 1]; each unit adds Gaussian noise of standard deviation
+    ``noise`` (a multiple of the tuning range):
+
+    - ``"size"``: a Gaussian bump or a sigmoid over size, random centre and width;
+    - ``"position"``: a 2-D Gaussian bump over (x, y);
+    - ``"additive"``: the mean of a size and a position tuning (both factors, no interaction);
+    - ``"conjunctive"``: their product (responds only to one size at one place: synergy);
+    - ``"silent"``: constant 0 (no noise); ``"noise"``: noise only.
+
+    Parameters
+    ----------
+    kinds : sequence of str, default=all six
+        Kinds to plant, in order.
+    n_units : int, default=10
+        Units per kind and noise level.
+    noise : sequence of float, default=(0.25, 0.5, 1.0)
+        Noise standard deviations.
+    n_sizes, n_x, n_y : int, default=10
+        Levels per factor (sizes 16..64 px, x and y 40..184 px on a 224 px canvas).
+    repeats : int, default=1
+        Stimuli per grid cell (each with fresh noise).
+    layer : str, default="planted"
+        Value of the ``layer`` coordinate.
+    seed : int, Generator or None, default=0
+        Seed of the tuning parameters and the noise.
+
+    Returns
+    -------
+    DataArray
+        Dims ``("stimulus", "unit")``, factor coordinates ``size``, ``x``, ``y`` on ``stimulus``;
+        ``layer``, ``index``, ``kind`` (the planted kind) and ``noise`` on ``unit``.
+
+    Examples
+    --------
+    >>> acts = planted_units(kinds=("size", "noise"), n_units=2, noise=(0.5,), n_sizes=4,
+    ...                      n_x=3, n_y=3)
+    >>> acts.sizes["stimulus"], acts["kind"].values.tolist()
+    (36, ['size', 'size', 'noise', 'noise'])
+    """
+    where = "planted_units"
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    for kind in kinds:
+        check_choice(kind, KINDS, name="kinds", where=where)
+    n_units = check_int(n_units, name="n_units", where=where, minimum=1)
+    levels = [
+        check_int(v, name=n, where=where, minimum=2)
+        for v, n in ((n_sizes, "n_sizes"), (n_x, "n_x"), (n_y, "n_y"))
+    ]
+    repeats = check_int(repeats, name="repeats", where=where, minimum=1)
+    sigmas = [check_real(s, name="noise", where=where, minimum=0.0) for s in noise]
+    if not sigmas or not kinds:
+        raise ValueError(
+            f"{where} needs at least one kind and one noise level; got "
+            f"kinds={kinds}, noise={list(noise)}."
+        )
+    rng = as_rng(seed)
+
+    grid = np.stack(np.meshgrid(*[np.linspace(0, 1, n) for n in levels], indexing="ij"), -1)
+    t = np.repeat(grid.reshape(-1, 3), repeats, axis=0)  # (S, 3) in [0, 1]
+    kind_of = np.repeat(kinds, n_units * len(sigmas))
+    sigma_of = np.tile(np.repeat(sigmas, n_units), len(kinds))
+    n_total = len(kind_of)
+
+    size_tuning = _size_tuning(t[:, 0], n_total, rng)
+    position_tuning = _position_tuning(t[:, 1:], n_total, rng)
+    signal = np.zeros_like(size_tuning)
+    for kind, curve in (
+        ("size", size_tuning),
+        ("position", position_tuning),
+        ("additive", 0.5 * (size_tuning + position_tuning)),
+        ("conjunctive", size_tuning * position_tuning),
+    ):
+        chosen = kind_of == kind
+        signal[:, chosen] = curve[:, chosen]
+    eps = rng.standard_normal(signal.shape)
+    responses = signal + eps * sigma_of[None, :]
+    responses[:, kind_of == "silent"] = 0.0
+
+    size_px = 16 + 48 * t[:, 0]
+    return xr.DataArray(
+        responses,
+        dims=(STIMULUS, UNIT),
+        coords={
+            "size": (STIMULUS, np.round(size_px, 3)),
+            "x": (STIMULUS, np.round(40 + 144 * t[:, 1], 3)),
+            "y": (STIMULUS, np.round(40 + 144 * t[:, 2], 3)),
+            LAYER: (UNIT, np.full(n_total, layer)),
+            INDEX: (UNIT, np.arange(n_total)),
+            "kind": (UNIT, kind_of.astype(str)),
+            "noise": (UNIT, sigma_of),
+        },
+        name="activation",
+        attrs={"model": "planted", "seed": -1 if not isinstance(seed, int) else seed},
+    )
+
+
+def _size_tuning(t: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    centre = rng.uniform(0.0, 1.0, n)
+    width = rng.uniform(0.1, 0.3, n)
+    bump = np.exp(-((t[:, None] - centre) ** 2) / (2 * width**2))
+    sigmoid = 1.0 / (1.0 + np.exp(-(t[:, None] - centre) / (0.5 * width)))
+    monotone = rng.random(n) < 0.5
+    return np.where(monotone, sigmoid, bump)
+
+
+def _position_tuning(t: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    centre = rng.uniform(0.0, 1.0, (2, n))
+    width = rng.uniform(0.15, 0.3, n)
+    d2 = (t[:, 0, None] - centre[0]) ** 2 + (t[:, 1, None] - centre[1]) ** 2
+    return np.exp(-d2 / (2 * width**2))

@@ -45,6 +45,7 @@ from factorprobe.stimuli.shapes import (
 RENDERER_VERSION: Final[int] = 1
 _MODES: Final[tuple[str, ...]] = ("L", "RGB")
 _DEFAULT_MAX_BYTES: Final[int] = 2 * 1024**3
+_ROUNDOFF: Final[float] = 1e-9
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,9 @@ def _render_block(
             cover = sprite_coverage(alpha, 0.0, 0.0, size[k], rotation[k], xs, ys)
         else:
             cover = polygon_coverage(polygon(shape, size[k], 0.0, 0.0, rotation[k]), xs, ys)
-        np.clip(cover, 0.0, 1.0, out=cover)
+        # Round-off of the closed forms (~1e-13) must not leave the background off its value.
+        cover[cover < _ROUNDOFF] = 0.0
+        cover[cover > 1.0 - _ROUNDOFF] = 1.0
         window = images[k, row0[k] : row1[k], col0[k] : col1[k], :]
         window += (cover[:, :, None] * delta[k]).astype(np.float32)
         np.clip(window, 0.0, 1.0, out=window)  # float32 rounding of bg + delta can pass 1

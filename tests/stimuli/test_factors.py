@@ -161,3 +161,13 @@ def test_take_keeps_design_information():
     assert len(part) == 3 and part.seed == 5
     np.testing.assert_array_equal(part["x"], space["x"][2:5])
     assert "3 stimuli" in repr(part)
+
+
+def test_values_and_defaults():
+    space = grid(size=[16, 32], x=60, y=60)
+    assert list(space.values) == ["size", "x", "y"]
+    np.testing.assert_array_equal(space.values["size"], [16, 32])
+    assert list(space.get("shape")) == ["disc", "disc"]
+    np.testing.assert_array_equal(space.get("rotation"), [0.0, 0.0])
+    with pytest.raises(KeyError, match=r"Unknown factor 'color'; this space has 'size', 'x'"):
+        space.get("color")

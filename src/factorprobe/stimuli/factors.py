@@ -117,10 +117,15 @@ class FactorSpace:
         parts = ", ".join(f"{k}: {np.unique(v).size} values" for k, v in self.data.items())
         return f"FactorSpace({len(self)} stimuli, design={self.design!r}; {parts})"
 
-    def value(self, name: str) -> np.ndarray:
-        """Values of ``name``, or the default (``shape='disc'``, ``rotation=0``, ``contrast=1``)."""
-        if name in self.data:
-            return self.data[name]
+    @property
+    def values(self) -> Mapping[str, np.ndarray]:
+        """Factor name -> values (1-D, read-only), for the factors of this space."""
+        return dict(self.data)
+
+    def get(self, name: str) -> np.ndarray:
+        """Values of ``name``, or its default (``shape='disc'``, ``rotation=0``, ``contrast=1``)."""
+        if name in self.data or name not in DEFAULTS:
+            return self[name]
         return np.full(len(self), DEFAULTS[name], dtype=float if name in NUMERIC else object)
 
     def take(self, indices: Sequence[int] | np.ndarray | slice) -> FactorSpace:
@@ -193,7 +198,7 @@ def largest_size(
 def misfits(space: FactorSpace, canvas: tuple[int, int]) -> np.ndarray:
     """Boolean mask of the stimuli whose object does not fit on ``canvas`` (height, width)."""
     limit = largest_size(
-        space.value("shape"), space["x"], space["y"], rotation=space.value("rotation"),
+        space.get("shape"), space["x"], space["y"], rotation=space.get("rotation"),
         canvas=canvas,
     )  # fmt: skip
     # A relative tolerance, so that an object touching the border exactly still fits.
@@ -208,7 +213,7 @@ def misfit_message(
 ) -> str:
     """One-line error naming the first point that does not fit and the largest size there."""
     i = int(np.flatnonzero(bad)[0])
-    shape, rotation = str(space.value("shape")[i]), float(space.value("rotation")[i])
+    shape, rotation = str(space.get("shape")[i]), float(space.get("rotation")[i])
     size, x, y = (float(space[k][i]) for k in ("size", "x", "y"))
     limit = float(largest_size(shape, x, y, rotation=rotation, canvas=canvas))
     what = shape if rotation == 0 else f"{shape} rotated {_num(rotation)} deg"

@@ -133,7 +133,7 @@ def _colours(space: FactorSpace, options: RenderOptions, mode: str) -> tuple[np.
         fg = np.broadcast_to(space.data.get("foreground", np.full(n, options.foreground)), (n,))
         fg = np.repeat(fg[:, None], channels, axis=1)
     bg = np.repeat(bg[:, None], channels, axis=1)
-    contrast = space.value("contrast")[:, None]
+    contrast = space.get("contrast")[:, None]
     return bg, bg + contrast * (fg - bg)
 
 
@@ -150,8 +150,8 @@ def _render_block(
         images[...] = bg[0]
     else:
         images[...] = bg[:, None, None, :]
-    shapes = part.value("shape")
-    rotation = part.value("rotation")
+    shapes = part.get("shape")
+    rotation = part.get("rotation")
     size, xc, yc = part["size"], part["x"], part["y"]
     hx, hy = np.empty(n), np.empty(n)
     for name in np.unique(shapes.astype(str)):

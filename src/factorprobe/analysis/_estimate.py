@@ -30,7 +30,7 @@ SIGNIFICANCES: tuple[str, ...] = get_args(Significance)
 class Estimation:
     """Validated estimator options (see :func:`factorprobe.analysis.mutual_information`)."""
 
-    estimator: str = "plugin"
+    estimator: str = "copula"
     correction: str = "shuffle"
     significance: str = "permutation"
     n_permutations: int = 1000
@@ -127,9 +127,15 @@ def factor_statistics(
     n_levels: int,
     options: Estimation,
     factor: str,
+    joint: np.ndarray | None = None,
 ) -> FactorStatistics:
-    """Raw and corrected I(R; F), p-value and null mean for every unit and one factor."""
-    joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
+    """Raw and corrected I(R; F), p-value and null mean for every unit and one factor.
+
+    ``joint``, the bins × levels counts, may be passed when already known (a coarser factor's
+    table is a sum over a finer one's).
+    """
+    if joint is None:
+        joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
     n_units = joint.shape[0]
     if options.estimator == "plugin":
         mi_raw = _kernels.plugin_mi(joint)

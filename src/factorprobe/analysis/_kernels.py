@@ -113,8 +113,11 @@ def level_moments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return per-level count, sum and sum of squares, each of shape ``(..., n_levels)``.
 
-    ``codes`` broadcasts against ``values`` ``(..., S)``; one weighted ``bincount`` per moment.
+    With one code vector ``(S,)`` shared by all rows, stimuli are sorted by level once and
+    summed with ``reduceat``; codes that differ per row (shuffles) use a weighted ``bincount``.
     """
+    if np.ndim(codes) == 1:
+        return _moments_shared(values, codes, n_levels)
     shape = np.broadcast_shapes(values.shape, np.shape(codes))
     lead = shape[:-1]
     n_rows = int(np.prod(lead, dtype=np.int64))
@@ -125,6 +128,27 @@ def level_moments(
     count = np.bincount(index, minlength=size).reshape(*lead, n_levels)
     total = np.bincount(index, weights=x, minlength=size).reshape(*lead, n_levels)
     squares = np.bincount(index, weights=x * x, minlength=size).reshape(*lead, n_levels)
+    return count, total, squares
+
+
+def _moments_shared(
+    values: np.ndarray, codes: np.ndarray, n_levels: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.argsort(codes, kind="stable")
+    per_level = np.bincount(codes, minlength=n_levels)
+    occupied = per_level > 0
+    starts = np.concatenate([[0], np.cumsum(per_level)[:-1]])[occupied]
+    lead = values.shape[:-1]
+    # stimuli first, so that reduceat adds whole contiguous rows
+    ordered = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1]).T[order]
+    total = np.zeros((n_levels, ordered.shape[1]))
+    squares = np.zeros((n_levels, ordered.shape[1]))
+    total[occupied] = np.add.reduceat(ordered, starts, axis=0)
+    np.multiply(ordered, ordered, out=ordered)
+    squares[occupied] = np.add.reduceat(ordered, starts, axis=0)
+    total = total.T.reshape(*lead, n_levels)
+    squares = squares.T.reshape(*lead, n_levels)
+    count = np.broadcast_to(per_level, (*lead, n_levels))
     return count, total, squares
 
 

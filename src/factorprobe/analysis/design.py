@@ -116,7 +116,7 @@ def factor_codes(
     if n_levels < 2:
         raise ValueError(
             f"Factor {factor!r} of {where} must have at least 2 levels; got 1 "
-            f"(value {_level_label(obj, members, 0, codes)!r} for every stimulus)."
+            f"(value {_level_label(obj, members, 0)!r} for every stimulus)."
         )
     counts = np.bincount(codes, minlength=n_levels)
     if counts.min() < 2:
@@ -126,7 +126,10 @@ def factor_codes(
             "(a continuous factor must be binned into levels first)."
         )
     first = np.unique(codes, return_index=True)[1]
-    levels = tuple(_level_label(obj, members, int(i), None) for i in first)
+    columns_values = [np.asarray(obj[m].values)[first].tolist() for m in members]
+    levels = (
+        tuple(columns_values[0]) if len(members) == 1 else tuple(zip(*columns_values, strict=True))
+    )
     return FactorCodes(factor, codes, n_levels, levels, tuple(members))
 
 
@@ -228,7 +231,7 @@ def _groups_available(available: list[str]) -> list[str]:
     return [g for g, members in FACTOR_GROUPS.items() if all(m in available for m in members)]
 
 
-def _level_label(obj, members, stimulus_index, codes):
+def _level_label(obj, members, stimulus_index):
     values = tuple(np.asarray(obj[m].values)[stimulus_index].item() for m in members)
     return values[0] if len(values) == 1 else values
 

@@ -111,7 +111,7 @@ def mutual_information(
     n_bins: int = 8,
     quantizer: Quantizer = "quantile",
     threshold: float = 0.0,
-    estimator: Estimator = "plugin",
+    estimator: Estimator = "copula",
     correction: Correction = "shuffle",
     n_permutations: int = 1000,
     raw: bool = False,
@@ -129,7 +129,7 @@ def mutual_information(
     n_bins, quantizer, threshold
         Quantisation of the response (see :func:`~factorprobe.analysis.quantize`); the copula
         estimator does not quantise.
-    estimator : {"plugin", "copula"}, default="plugin"
+    estimator : {"copula", "plugin"}, default="copula"
         ``"plugin"``: frequencies of the quantised response; ``"copula"``: Gaussian-copula MI
         (a lower bound, rank-based and bin-free).
     correction : {"shuffle", "analytic", "none"}, default="shuffle"
@@ -193,7 +193,7 @@ def conditional_mutual_information(
     n_bins: int = 8,
     quantizer: Quantizer = "quantile",
     threshold: float = 0.0,
-    estimator: Estimator = "plugin",
+    estimator: Estimator = "copula",
     correction: Correction = "analytic",
     n_permutations: int = 200,
     seed: int | np.random.Generator | None = 0,
@@ -283,7 +283,7 @@ def co_information(
     n_bins: int = 8,
     quantizer: Quantizer = "quantile",
     threshold: float = 0.0,
-    estimator: Estimator = "plugin",
+    estimator: Estimator = "copula",
     correction: Correction = "shuffle",
     n_permutations: int = 1000,
     seed: int | np.random.Generator | None = 0,

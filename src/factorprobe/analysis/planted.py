@@ -61,7 +61,8 @@ def planted_units(
     -------
     DataArray
         Dims ``("stimulus", "unit")``, factor coordinates ``size``, ``x``, ``y`` on ``stimulus``;
-        ``layer``, ``index``, ``kind`` (the planted kind) and ``noise`` on ``unit``.
+        ``layer``, ``index``, ``kind`` (the planted kind), ``noise`` and ``snr`` (variance of
+        the tuning over the stimuli / noise variance; 0 for silent and noise units) on ``unit``.
 
     Examples
     --------
@@ -105,6 +106,9 @@ def planted_units(
     ):
         chosen = kind_of == kind
         signal[:, chosen] = curve[:, chosen]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(sigma_of > 0, signal.var(axis=0) / sigma_of**2, np.inf)
+    snr[np.isin(kind_of, ("silent", "noise"))] = 0.0
     eps = rng.standard_normal(signal.shape)
     responses = signal + eps * sigma_of[None, :]
     responses[:, kind_of == "silent"] = 0.0
@@ -121,6 +125,7 @@ def planted_units(
             INDEX: (UNIT, np.arange(n_total)),
             "kind": (UNIT, kind_of.astype(str)),
             "noise": (UNIT, sigma_of),
+            "snr": (UNIT, snr),
         },
         name="activation",
         attrs={"model": "planted", "seed": -1 if not isinstance(seed, int) else seed},

@@ -23,7 +23,7 @@ def quantile_bins(x: np.ndarray, n_bins: int) -> np.ndarray:
     """
     n = x.shape[-1]
     flat = x.reshape(-1, n)
-    order = np.argsort(flat, axis=-1, kind="stable")
+    order = np.argsort(flat, axis=-1)
     ordered = np.take_along_axis(flat, order, axis=-1)
     start = np.zeros(ordered.shape, dtype=np.int64)
     new = np.ones(ordered.shape, dtype=bool)
@@ -68,10 +68,9 @@ def check_quantizer(
 ) -> tuple[str, int, float]:
     """Validate quantiser options against the data; return (quantizer, n_bins, threshold)."""
     check_choice(quantizer, QUANTIZERS, name="quantizer", where=where)
-    n_stimuli = acts.sizes[STIMULUS]
-    n_bins = check_int(
-        n_bins, name="n_bins", where=where, minimum=2, maximum=max(2, n_stimuli // 2)
-    )
+    # the threshold quantiser always makes 2 bins and ignores n_bins beyond its type
+    maximum = None if quantizer == "threshold" else max(2, acts.sizes[STIMULUS] // 2)
+    n_bins = check_int(n_bins, name="n_bins", where=where, minimum=2, maximum=maximum)
     threshold = check_real(threshold, name="threshold", where=where)
     return str(quantizer), n_bins, threshold
 

@@ -66,7 +66,12 @@ def shares_kernel(measure: np.ndarray) -> np.ndarray:
 
 def mean_response_kernel(values: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
     """(μ_max − μ_rest) / (|μ_max| + |μ_rest|) over level means; in [0, 1]; 0 if both are 0."""
-    count, total, _ = _kernels.level_moments(values, codes, n_levels)
+    return mean_response_from_moments(*_kernels.level_moments(values, codes, n_levels))
+
+
+def mean_response_from_moments(count, total, squares) -> np.ndarray:
+    """Mean-response selectivity from per-level moments ``(..., L)``."""
+    n_levels = count.shape[-1]
     means = total / count
     best = means.argmax(axis=-1)
     mu_max = np.take_along_axis(means, best[..., None], axis=-1)[..., 0]
@@ -78,7 +83,12 @@ def mean_response_kernel(values: np.ndarray, codes: np.ndarray, n_levels: int) -
 
 def omega_squared_kernel(values: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
     """One-way ω² = (SS_b − (L−1) MS_w) / (SS_t + MS_w), clipped at 0; 0 for a constant unit."""
-    count, total, squares = _kernels.level_moments(values, codes, n_levels)
+    return omega_from_moments(*_kernels.level_moments(values, codes, n_levels))
+
+
+def omega_from_moments(count, total, squares) -> np.ndarray:
+    """One-way ω² from per-level moments ``(..., L)``."""
+    n_levels = count.shape[-1]
     n = count.sum(axis=-1)
     grand = total.sum(axis=-1)
     ss_total = squares.sum(axis=-1) - grand**2 / n

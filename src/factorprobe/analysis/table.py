@@ -19,7 +19,7 @@ from factorprobe.analysis._estimate import (
     prepare,
     seed_int,
 )
-from factorprobe.analysis.design import factor_codes, factor_dependence
+from factorprobe.analysis.design import FactorCodes, factor_codes, factor_dependence
 from factorprobe.analysis.quantize import Quantizer, check_quantizer, check_responses
 from factorprobe.analysis.significance import benjamini_hochberg, max_statistic_pvalues
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, UNIT
@@ -35,7 +35,7 @@ def unit_table(
     *,
     compare: Sequence[str] | None = None,
     layers: str | Sequence[str] | None = None,
-    estimator: Estimator = "plugin",
+    estimator: Estimator = "copula",
     correction: Correction = "shuffle",
     significance: Significance = "permutation",
     n_permutations: int = 1000,
@@ -60,7 +60,7 @@ def unit_table(
         named group (``x`` and ``y`` are left out when ``position`` is named).
     layers : str or sequence of str, optional
         Restrict the table to these layers (values of the ``layer`` coordinate); default all.
-    estimator : {"plugin", "copula"}, default="plugin"
+    estimator : {"copula", "plugin"}, default="copula"
         MI estimator (docs/estimators.md: "which estimator when").
     correction : {"shuffle", "analytic", "none"}, default="shuffle"
         Bias correction of ``mi``: minus the permutation-null mean, or Miller–Madow (plug-in) /
@@ -175,18 +175,31 @@ def unit_table(
     }
     h_f = []
     fwer_null = []
+    # a factor that is a function of another (x of position) gets its tables by summation
+    cache: dict[str, tuple[FactorCodes, np.ndarray, tuple[np.ndarray, ...]]] = {}
+    for c in sorted(coded, key=lambda f: -f.n_levels):
+        parent = next(
+            (m for m in cache.values() if (merge := _coarsening(m[0], c)) is not None), None
+        )
+        if parent is None:
+            joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, c.codes, c.n_levels)
+            moments = _kernels.level_moments(values, c.codes, c.n_levels)
+        else:
+            # float BLAS is much faster than an integer matmul; counts stay exact
+            joint = (parent[1].astype(np.float64) @ merge).astype(np.int64)
+            moments = tuple(m @ merge for m in parent[2])
+        cache[c.name] = (c, joint, moments)
     for c in coded:
-        stats = factor_statistics(prepared, c.codes, c.n_levels, options, c.name)
+        _, joint, moments = cache[c.name]
+        stats = factor_statistics(prepared, c.codes, c.n_levels, options, c.name, joint=joint)
         columns["mi"].append(stats.mi)
         columns["mi_raw"].append(stats.mi_raw)
         columns["mi_null_mean"].append(stats.null_mean)
         columns["p_value"].append(stats.p_value)
         columns["kl_selectivity"].append(_kernels.kl_selectivity(stats.joint))
-        columns["omega_squared"].append(
-            selectivity.omega_squared_kernel(values, c.codes, c.n_levels)
-        )
+        columns["omega_squared"].append(selectivity.omega_from_moments(*moments))
         columns["mean_response_selectivity"].append(
-            selectivity.mean_response_kernel(values, c.codes, c.n_levels)
+            selectivity.mean_response_from_moments(*moments)
         )
         h_f.append(float(_kernels.plugin_entropy(c.counts)))
         if family_wise:
@@ -251,6 +264,19 @@ def _add_selectivity(ds: xr.Dataset, compared: list[str], alpha: float, signific
     positions = [list(ds[FACTOR].values).index(f) for f in compared]
     share[:, positions] = np.where(any_coded[:, None], selectivity.shares_kernel(mi), np.nan)
     ds["share"] = ((UNIT, FACTOR), share)
+
+
+def _coarsening(parent: FactorCodes, child: FactorCodes) -> np.ndarray | None:
+    """The (L_parent, L_child) 0/1 matrix if ``child`` is a function of ``parent``, else None."""
+    if parent.n_levels <= child.n_levels:
+        return None
+    first = np.unique(parent.codes, return_index=True)[1]
+    mapping = child.codes[first]
+    if not np.array_equal(mapping[parent.codes], child.codes):
+        return None
+    merge = np.zeros((parent.n_levels, child.n_levels))
+    merge[np.arange(parent.n_levels), mapping] = 1
+    return merge
 
 
 def _select_layers(acts: xr.DataArray, layers: str | Sequence[str] | None) -> xr.DataArray:

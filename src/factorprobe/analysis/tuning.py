@@ -258,7 +258,7 @@ def response_map(acts: xr.DataArray, factors: tuple[str, str] = ("size", "x")) -
     """
     where = "response_map"
     acts = check_responses(acts, where=where)
-    a, b = _factor_pair(acts, factors, where=where)
+    a, b = factor_pair(acts, factors, where=where)
     out = xr.apply_ufunc(
         cell_means_kernel,
         acts,
@@ -407,7 +407,7 @@ def _matrix_measure(
     min_levels_a: int = 2,
 ) -> xr.DataArray:
     acts = check_responses(acts, where=where)
-    a, b = _factor_pair(acts, factors, where=where)
+    a, b = factor_pair(acts, factors, where=where)
     if a.n_levels < min_levels_a:
         raise ValueError(
             f"{where} needs at least {min_levels_a} levels of {a.name!r}; got {a.n_levels}."
@@ -431,9 +431,10 @@ def _matrix_measure(
     return out
 
 
-def _factor_pair(
+def factor_pair(
     acts: xr.DataArray, factors: object, *, where: str
 ) -> tuple[FactorCodes, FactorCodes]:
+    """Codes of two factors that share no member (e.g. size and position), or raise."""
     names = (factors,) if isinstance(factors, str) else tuple(factors)  # type: ignore[arg-type]
     if len(names) != 2 or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{where} needs a pair of factor names; got {factors!r}.")

@@ -99,7 +99,8 @@ def test_invariant_to_relabelling_levels_and_permuting_units(seed, estimator):
     base = mutual_information(acts, "size", estimator=estimator, **FAST)
     relabelled = acts.assign_coords(size=("stimulus", rng.permutation(6)[size].astype(str)))
     np.testing.assert_allclose(
-        mutual_information(relabelled, "size", estimator=estimator, **FAST).values, base.values,
+        mutual_information(relabelled, "size", estimator=estimator, **FAST).values,
+        base.values,
         atol=1e-12,
     )
     order = rng.permutation(5)
@@ -152,12 +153,22 @@ def test_conditional_mi_separates_confounded_factors(make_acts):
     for estimator in ("plugin", "copula"):
         for correction in ("analytic", "shuffle"):
             cmi_b = conditional_mutual_information(
-                acts, "b", "a", n_bins=4, estimator=estimator, correction=correction,
+                acts,
+                "b",
+                "a",
+                n_bins=4,
+                estimator=estimator,
+                correction=correction,
                 n_permutations=50,
             )
             assert abs(float(cmi_b.mean())) < 0.03, (estimator, correction)
             cmi_a = conditional_mutual_information(
-                acts, "a", "b", n_bins=4, estimator=estimator, correction=correction,
+                acts,
+                "a",
+                "b",
+                n_bins=4,
+                estimator=estimator,
+                correction=correction,
                 n_permutations=50,
             )
             assert float(cmi_a.min()) > 0.2
@@ -181,8 +192,9 @@ def test_conjunctive_unit_is_synergistic(make_acts, estimator):
     a, c = np.meshgrid(np.arange(2), np.arange(2), indexing="ij")
     a, c = np.repeat(a.ravel(), 100), np.repeat(c.ravel(), 100)
     values = (a * c + 0.1 * rng.normal(size=400))[:, None]
-    co = co_information(make_acts(values, a=a, c=c), ["a", "c"], estimator=estimator,
-                        n_bins=4, n_permutations=200)
+    co = co_information(
+        make_acts(values, a=a, c=c), ["a", "c"], estimator=estimator, n_bins=4, n_permutations=200
+    )
     # AND: I(R; a, c) = 0.811 > I(R; a) + I(R; c) = 2 × 0.311 bits in the noiseless limit
     assert float(co[0]) == pytest.approx(0.811 - 2 * 0.311, abs=0.05)
 
@@ -192,23 +204,36 @@ def test_conjunctive_unit_is_synergistic(make_acts, estimator):
     [
         (lambda a: mutual_information(a, "shape"), KeyError, "available factors: 'size'"),
         (lambda a: mutual_information(a, "position"), KeyError, "needs the stimulus coordinate"),
-        (lambda a: mutual_information(a, "size", estimator="knn"), ValueError,
-         "'estimator' parameter of mutual_information must be one of 'plugin', 'copula'"),
-        (lambda a: mutual_information(a, "size", correction="jackknife"), ValueError,
-         "'correction' parameter of mutual_information must be one of"),
-        (lambda a: mutual_information(a, "size", n_permutations=0), ValueError,
-         "'n_permutations' parameter of mutual_information must be an int >= 1"),
+        (
+            lambda a: mutual_information(a, "size", estimator="knn"),
+            ValueError,
+            "'estimator' parameter of mutual_information must be one of 'plugin', 'copula'",
+        ),
+        (
+            lambda a: mutual_information(a, "size", correction="jackknife"),
+            ValueError,
+            "'correction' parameter of mutual_information must be one of",
+        ),
+        (
+            lambda a: mutual_information(a, "size", n_permutations=0),
+            ValueError,
+            "'n_permutations' parameter of mutual_information must be an int >= 1",
+        ),
         (lambda a: mutual_information(a, "size", seed="x"), TypeError, "'seed' must be an int"),
         (lambda a: co_information(a, ["size"]), ValueError, "must name 2 factors"),
-        (lambda a: conditional_mutual_information(a, "size", "size2"), ValueError,
-         "at least 2 stimuli per combination of 'size' and 'size2'"),
+        (
+            lambda a: conditional_mutual_information(a, "size", "size2"),
+            ValueError,
+            "at least 2 stimuli per combination of 'size' and 'size2'",
+        ),
         (lambda a: entropy(a, quantizer="kmeans"), ValueError, "'quantizer' parameter of entropy"),
     ],
 )
 def test_errors(make_acts, call, error, match):
     size = np.repeat(np.arange(4), 5)
-    acts = make_acts(np.random.default_rng(0).normal(size=(20, 2)), size=size,
-                     size2=np.arange(20) % 5)
+    acts = make_acts(
+        np.random.default_rng(0).normal(size=(20, 2)), size=size, size2=np.arange(20) % 5
+    )
     with pytest.raises(error, match=match):
         call(acts)
 

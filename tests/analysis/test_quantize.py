@@ -36,7 +36,12 @@ def test_constant_unit_is_one_bin():
 def test_uniform_and_threshold(make_acts):
     acts = make_acts([0.0, 0.1, 0.5, 0.9, 1.0, -2.0])
     assert quantize(acts, n_bins=2, quantizer="uniform").values.ravel().tolist() == [
-        1, 1, 1, 1, 1, 0
+        1,
+        1,
+        1,
+        1,
+        1,
+        0,
     ]
     out = quantize(acts, quantizer="threshold", threshold=0.5)
     assert out.values.ravel().tolist() == [0, 0, 0, 1, 1, 0]
@@ -87,7 +92,7 @@ def test_errors(make_acts, kwargs, error, match):
 
 
 def test_input_errors(make_acts):
-    with pytest.raises(TypeError, match="expects an xarray.DataArray"):
+    with pytest.raises(TypeError, match=r"expects an xarray\.DataArray"):
         quantize(np.zeros((3, 3)))
     with pytest.raises(ValueError, match=r"dims \('stimulus', 'unit'\); got \('a', 'b'\)"):
         quantize(xr.DataArray(np.zeros((3, 3)), dims=("a", "b")))

@@ -201,31 +201,35 @@ def permuted_statistic(
     )
 
 
-def family_wise_null_p(
+def null_scale(stats: FactorStatistics) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each unit's shared null, ``(U,)`` each."""
+    mean = stats.null.mean(axis=1)[stats.null_group]
+    sd = stats.null.std(axis=1)[stats.null_group]
+    return mean, np.where(sd > 0, sd, np.inf)
+
+
+def family_wise_null(
     prepared: Prepared,
     stats: FactorStatistics,
     codes: np.ndarray,
     n_levels: int,
     options: Estimation,
     factor: str,
-    n_units: int,
-) -> np.ndarray:
-    """``(U, P)`` p-values that each unit's null statistic gets under shuffles shared by all units.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed ``(U,)`` and null ``(U, P)`` standardised MI under shuffles shared by all units.
 
-    Each unit's null value is referred to the unit's own (shared-profile) null, so units with
-    different null distributions are comparable in the min-p of the max-statistic correction.
+    Each unit's MI is standardised by its own (shared-profile) null, z = (I − μ) / σ, so units
+    and factors with different null distributions compete fairly in the family's maximum.
     """
-    perms = significance.permuted_codes(
-        codes,
-        options.n_permutations,
-        np.random.default_rng([options.seed, 2, zlib.crc32(factor.encode())]),
-    )
+    rng = np.random.default_rng([options.seed, 2, zlib.crc32(factor.encode())])
+    perms = significance.permuted_codes(codes, options.n_permutations, rng)
+    n_units = prepared.bins.shape[0]
     null_mi = significance.unit_null(
         lambda block: permuted_statistic(prepared, block, n_levels, options.estimator),
         perms,
         n_units,
     )
-    group = np.repeat(stats.null_group, null_mi.shape[1])
-    p, _ = significance.pvalues_from_null(null_mi.ravel(), group, stats.null)
-    p = p.reshape(null_mi.shape)
-    return np.where(prepared.constant[:, None], 1.0, p)
+    mean, sd = null_scale(stats)
+    observed = np.where(prepared.constant, -np.inf, (stats.mi_raw - mean) / sd)
+    null = np.where(prepared.constant[:, None], -np.inf, (null_mi - mean[:, None]) / sd[:, None])
+    return observed, null

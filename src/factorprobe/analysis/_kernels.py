@@ -32,23 +32,29 @@ def joint_counts(bins: np.ndarray, n_bins: int, codes: np.ndarray, n_levels: int
     return counts.reshape(*lead, n_bins, n_levels)
 
 
-def _sum_nlogn(counts: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
-    """Σ n log2 n over ``axis`` for non-negative integer counts (a lookup table when small)."""
-    top = int(counts.max(initial=0))
+def _nlogn(counts: np.ndarray) -> np.ndarray:
+    """n log2 n elementwise for non-negative integer counts (a lookup table when small).
+
+    Every term goes through the same table, so a table with one occupied cell gives exactly 0.
+    """
+    top = int(np.max(counts, initial=0))
     if top <= 1 << 20:
         k = np.arange(top + 1, dtype=np.float64)
-        table = special.xlogy(k, k) / LN2
-        return table[counts].sum(axis=axis)
-    c = counts.astype(np.float64)
-    return (special.xlogy(c, c) / LN2).sum(axis=axis)
+        return (special.xlogy(k, k) / LN2)[counts]
+    c = np.asarray(counts, dtype=np.float64)
+    return special.xlogy(c, c) / LN2
+
+
+def _sum_nlogn(counts: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+    """Σ n log2 n over ``axis``."""
+    return _nlogn(counts).sum(axis=axis)
 
 
 def plugin_entropy(counts: np.ndarray) -> np.ndarray:
     """Plug-in entropy in bits of the histogram(s) along the last axis."""
     n = counts.sum(axis=-1)
-    safe = np.maximum(n, 1)
-    h = np.log2(safe) - _sum_nlogn(counts, -1) / safe
-    return np.where(n > 0, np.maximum(h, 0.0), 0.0)
+    h = (_nlogn(n) - _sum_nlogn(counts, -1)) / np.maximum(n, 1)
+    return np.maximum(h, 0.0)
 
 
 def plugin_mi(joint: np.ndarray) -> np.ndarray:
@@ -57,14 +63,13 @@ def plugin_mi(joint: np.ndarray) -> np.ndarray:
     Uses I = [Σ n_bf log n_bf − Σ n_b log n_b − Σ n_f log n_f + S log S] / S, exact for counts.
     """
     n = joint.sum(axis=(-2, -1))
-    safe = np.maximum(n, 1)
     total = (
         _sum_nlogn(joint, (-2, -1))
         - _sum_nlogn(joint.sum(axis=-1), -1)
         - _sum_nlogn(joint.sum(axis=-2), -1)
-        + n * np.log2(safe)
+        + _nlogn(n)
     )
-    return np.maximum(total / safe, 0.0)
+    return np.maximum(total / np.maximum(n, 1), 0.0)
 
 
 def miller_madow_term(joint: np.ndarray) -> np.ndarray:

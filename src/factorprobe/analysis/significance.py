@@ -109,22 +109,23 @@ def unit_null(
 
 
 def max_statistic_pvalues(
-    p_value: np.ndarray, null_p: np.ndarray, family: np.ndarray
+    statistic: np.ndarray, null_statistic: np.ndarray, family: np.ndarray
 ) -> np.ndarray:
-    """Westfall–Young single-step min-p adjusted p-values (family-wise error control).
+    """Westfall–Young single-step max-statistic adjusted p-values (family-wise error control).
 
-    ``p_value (U, K)`` observed p-values; ``null_p (U, K, P)`` the p-value each unit's null
-    statistic would get under the same shuffles; ``family (U,)`` integer family of each unit
-    (its layer): the minimum is taken over all units and factors of a family.
+    ``statistic (U, K)`` observed standardised statistics; ``null_statistic (U, K, P)`` the same
+    statistic under shuffles shared by all units of a family; ``family (U,)`` the integer family
+    of each unit (its layer). The maximum is taken over all units and factors of a family:
+    p = (1 + #{max null ≥ observed}) / (1 + P).
     """
-    adjusted = np.empty_like(p_value)
-    n_perm = null_p.shape[-1]
+    adjusted = np.empty(statistic.shape)
+    n_perm = null_statistic.shape[-1]
     for fam in np.unique(family):
         members = family == fam
-        min_p = np.sort(null_p[members].min(axis=(0, 1)))
-        count = np.searchsorted(min_p, p_value[members] + TIE_TOLERANCE, side="right")
-        adjusted[members] = (1.0 + count) / (1.0 + n_perm)
-    return np.minimum(adjusted, 1.0)
+        maxima = np.sort(null_statistic[members].max(axis=(0, 1)))
+        below = np.searchsorted(maxima, statistic[members] - TIE_TOLERANCE, side="left")
+        adjusted[members] = (1.0 + n_perm - below) / (1.0 + n_perm)
+    return adjusted
 
 
 def benjamini_hochberg(p_value: xr.DataArray, *, by: str | None = LAYER) -> xr.DataArray:

@@ -15,7 +15,7 @@ from factorprobe.analysis._estimate import (
     Estimator,
     Significance,
     factor_statistics,
-    family_wise_null_p,
+    family_wise_null,
     prepare,
     seed_int,
 )
@@ -154,7 +154,7 @@ def unit_table(
 
     values = np.asarray(acts.values, dtype=np.float64)
     prepared = prepare(values, options)
-    n_units, n_stimuli = values.shape
+    n_stimuli = values.shape[1]
     bin_counts = _kernels.joint_counts(
         prepared.bins, prepared.n_bins, np.zeros(n_stimuli, np.int64), 1
     )[..., 0]
@@ -204,7 +204,7 @@ def unit_table(
         h_f.append(float(_kernels.plugin_entropy(c.counts)))
         if family_wise:
             fwer_null.append(
-                family_wise_null_p(prepared, stats, c.codes, c.n_levels, options, c.name, n_units)
+                family_wise_null(prepared, stats, c.codes, c.n_levels, options, c.name)
             )
     arrays = {k: np.stack(v, axis=1) for k, v in columns.items() if v}
 
@@ -216,11 +216,9 @@ def unit_table(
     ds["entropy"] = ((UNIT,), h_r)
     ds["q_value"] = benjamini_hochberg(ds["p_value"], by=LAYER)
     if family_wise:
-        family = _families(ds)
-        ds["p_fwer"] = (
-            (UNIT, FACTOR),
-            max_statistic_pvalues(arrays["p_value"], np.stack(fwer_null, axis=1), family),
-        )
+        observed = np.stack([z for z, _ in fwer_null], axis=1)
+        null = np.stack([n for _, n in fwer_null], axis=1)
+        ds["p_fwer"] = ((UNIT, FACTOR), max_statistic_pvalues(observed, null, _families(ds)))
     _add_selectivity(ds, compared, alpha, significance)
 
     for name in ("mi", "mi_raw", "mi_null_mean", "kl_selectivity", "entropy", "factor_entropy"):

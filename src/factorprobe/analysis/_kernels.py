@@ -165,8 +165,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     flat_p = p.reshape(-1, p.shape[-1])
     flat_q = q.reshape(-1, p.shape[-1])
     flat_ok = finite.reshape(-1, p.shape[-1])
-    # sort NaNs last, then rank only the finite ones (rows may differ in their count)
-    filled = np.where(flat_ok, flat_p, np.inf)
+    # NaNs sort last (as 2 > any p) and are masked out again below
+    filled = np.where(flat_ok, flat_p, 2.0)
     order = np.argsort(filled, axis=-1, kind="stable")
     ranked = np.take_along_axis(filled, order, axis=-1)
     m = flat_ok.sum(axis=-1, keepdims=True)

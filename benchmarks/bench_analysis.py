@@ -1,0 +1,110 @@
+"""Benchmark: the unit table against a per-pair loop of sklearn's mutual_info_score.
+
+Case (issue 4): 2250 stimuli (10 sizes × 15 x × 15 y) × 1280 planted units; factors size, x, y
+and position. Both sides run in this process on the same discretisation (quantile, 8 bins) and
+the plug-in MI values are checked for equality before any ratio is printed.
+
+Run: ``.venv/bin/python benchmarks/bench_analysis.py`` (``--quick`` for a 320-unit smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from sklearn.metrics import mutual_info_score
+
+from factorprobe.analysis import factor_codes, planted_units, quantize, unit_table
+
+FACTORS = ["size", "x", "y", "position"]
+
+
+def best_of(repeats: int, fn):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def reference_mi(bins: np.ndarray, codes: dict[str, np.ndarray]) -> np.ndarray:
+    """The per-pair loop of earlier toolkits: one mutual_info_score call per unit and factor."""
+    out = np.empty((bins.shape[0], len(codes)))
+    for u in range(bins.shape[0]):
+        for k, labels in enumerate(codes.values()):
+            out[u, k] = mutual_info_score(bins[u], labels) / np.log(2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="320 units instead of 1280")
+    parser.add_argument("--units", type=int, default=None)
+    args = parser.parse_args()
+    n_units = args.units or (320 if args.quick else 1280)
+
+    acts = planted_units(n_units=72, noise=(0.25, 0.5, 1.0), n_sizes=10, n_x=15, n_y=15, seed=0)
+    acts = acts.isel(unit=slice(0, n_units))
+    print(
+        f"data: {acts.sizes['stimulus']} stimuli x {acts.sizes['unit']} units; factors "
+        f"{FACTORS}; cpus={os.cpu_count()}, load average before={os.getloadavg()}"
+    )
+
+    bins = quantize(acts, n_bins=8).values
+    codes = {f: factor_codes(acts, f).codes for f in FACTORS}
+    t_ref, ref = best_of(1, lambda: reference_mi(bins, codes))
+    print(
+        f"reference  sklearn mutual_info_score loop ({bins.shape[0] * len(FACTORS)} pairs): "
+        f"{t_ref:8.3f} s"
+    )
+
+    cases = [
+        (
+            "plug-in MI only (no correction, no p)",
+            {"estimator": "plugin", "correction": "none", "significance": "none"},
+            5,
+        ),
+        (
+            "table, plug-in, Miller-Madow + G-test",
+            {"estimator": "plugin", "correction": "analytic", "significance": "gtest"},
+            5,
+        ),
+        (
+            "table, copula, analytic + LR test",
+            {"estimator": "copula", "correction": "analytic", "significance": "gtest"},
+            5,
+        ),
+        ("table, defaults (copula, shuffle, 1000-shuffle permutation)", {}, 3),
+        ("table, plug-in, shuffle + 1000-shuffle permutation", {"estimator": "plugin"}, 3),
+    ]
+    for label, options, repeats in cases:
+        t, table = best_of(
+            repeats, lambda o=options: unit_table(acts, factors=FACTORS, n_bins=8, **o)
+        )
+        if options.get("estimator") == "plugin":
+            diff = float(np.abs(table["mi_raw"].values - ref).max())
+            assert diff < 1e-10, f"MI differs from the reference by {diff}"
+            check = f"max |MI - reference| = {diff:.1e}"
+        else:
+            check = "copula (no plug-in reference)"
+        print(f"{label:62s} {t:8.3f} s   x{t_ref / t:7.1f} vs reference   {check}")
+
+    # worst case for the shared plug-in null: rectified units, so that nearly every unit has its
+    # own bin-count profile (ties at the floor) and needs its own null; on a quarter of the units
+    relu = acts.isel(unit=slice(0, n_units // 4))
+    relu = relu.clip(min=0.5 * float(relu.mean()))
+    counts = np.stack([np.bincount(b, minlength=8) for b in quantize(relu, n_bins=8).values])
+    n_profiles = len(np.unique(counts, axis=0))
+    label = f"rectified {relu.sizes['unit']} units ({n_profiles} bin-count profiles)"
+    t, _ = best_of(1, lambda: unit_table(relu, factors=FACTORS, estimator="plugin"))
+    print(f"{'table, plug-in, 1000 shuffles, ' + label:62s} {t:8.3f} s")
+    t, _ = best_of(1, lambda: unit_table(relu, factors=FACTORS))
+    print(f"{'table, defaults, ' + label:62s} {t:8.3f} s")
+    print(f"load average after={os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -116,7 +116,63 @@ def _run_stimuli(args: argparse.Namespace) -> None:
     print(f"{len(space)} stimuli: {paths['dataset']}, {paths['contact_sheet']}")
 
 
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_stimuli]
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the models factorprobe can probe and how to name them",
+        description="List the embedded model (with its held-out accuracy) and explain how to "
+        "name timm models.",
+    )
+    p.set_defaults(handler=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> None:
+    from factorprobe import probing
+
+    print(probing.describe_models())
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the embedded Swish CNN from a seed (CPU, minutes)",
+        description="Train the embedded Swish CNN and write OUT/weights.safetensors and "
+        "OUT/card.json; the defaults reproduce the shipped model. Load the result with "
+        "load_model('embedded', weights='OUT/weights.safetensors').",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--steps", type=int, default=1100, help="optimiser steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, designs and noise")
+    p.add_argument("--batch-size", type=int, default=64, help="stimuli per step")
+    p.add_argument("--learning-rate", type=float, default=0.004, help="peak AdamW rate")
+    p.add_argument("--n-fc", type=int, default=3, help="fully connected hidden layers")
+    p.add_argument("--fc-width", type=int, default=128, help="units per FC layer")
+    p.add_argument("--input-size", type=int, default=224, help="input side (px)")
+    p.add_argument("--n-eval", type=int, default=2000, help="held-out stimuli")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from factorprobe import probing
+
+    network = probing.NetworkConfig(
+        input_size=args.input_size, n_fc=args.n_fc, fc_width=args.fc_width
+    )
+    config = probing.TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=args.seed, n_eval=args.n_eval, network=network,
+    )  # fmt: skip
+    card = probing.train_embedded(args.out, config, progress=False if args.quiet else None)
+    accuracy = ", ".join(f"{k} {v:.3f}" for k, v in card["heldout_accuracy"].items())
+    print(f"held-out accuracy: {accuracy}; written to {args.out}")
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_stimuli,
+    _add_models,
+    _add_train,
+]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,478 @@
+"""Capture: run stimuli through a model in batches and record its units as one DataArray."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from tqdm.auto import tqdm
+
+from factorprobe._validation import check_int
+from factorprobe.dims import CHANNEL, COL, INDEX, LAYER, ROW, STIMULUS, UNIT
+from factorprobe.probing.hooks import Recorder
+from factorprobe.probing.layers import Activation, Target, _eval_mode, resolve_targets
+from factorprobe.probing.models import ProbedModel
+from factorprobe.probing.store import open_activations, open_store
+
+_WHERE = "capture"
+_IMAGE = "image"
+_DEVICES = ("cpu", "cuda", "mps")
+
+
+@dataclass
+class _Source:
+    """Stimuli as batches of images, with their factor coordinates when known up front."""
+
+    n: int | None
+    coords: dict[str, np.ndarray] | None
+    attrs: dict[str, Any]
+    fingerprint: str | None
+    batches: Any = field(repr=False)  # (skip: set[int]) -> Iterator[(k, images, coords)]
+
+
+def capture(
+    model: ProbedModel,
+    stimuli: xr.Dataset | Any,
+    *,
+    layers: Sequence[str] | None = None,
+    activation: Activation = "post",
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    store: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    resize: bool = False,
+) -> xr.DataArray:
+    """Record the units of a model's layers for every stimulus.
+
+    Stimuli are only normalised (``(x - mean) / std``; grayscale repeated to 3 channels for an
+    RGB model), never resized or cropped, which would change the sizes and positions under study.
+
+    Parameters
+    ----------
+    model : ProbedModel
+        From :func:`~factorprobe.probing.load_model`.
+    stimuli : Dataset, FactorSpace or iterable of Datasets
+        A rendered Dataset (:func:`factorprobe.stimuli.render`), a FactorSpace (rendered here
+        batch by batch at the model's input size, overlapping inference), or batches from
+        :func:`factorprobe.stimuli.iter_batches` (in memory only).
+    layers : sequence of str or None, default=None
+        Module paths to record (see ``model.module.named_modules()``); None records the pooled
+        features and every fully connected layer (:func:`~factorprobe.probing.fc_layers`).
+    activation : {"post", "pre"}, default="post"
+        Record each layer's activation output, or the layer's own output. Layers that no
+        activation follows (logits, pooled features) report their output either way.
+    batch_size : int, default=256
+        Stimuli per forward pass (and per chunk of a store).
+    device : str or torch.device or None, default=None
+        None picks cuda, then mps, then cpu. The module is moved there and put in eval mode for
+        the sweep; its device and train/eval modes are restored afterwards.
+    store : path-like or None, default=None
+        Stream the activations to this zarr store, chunk by chunk, and return it opened lazily.
+        Rerunning with the same arguments resumes it: finished chunks are not recomputed.
+    overwrite : bool, default=False
+        Replace a store made with a different configuration instead of refusing it.
+    progress : bool or None, default=None
+        Show a progress bar; None shows one when standard error is a terminal.
+    resize : bool, default=False
+        Resample stimuli whose canvas differs from the model's input size (bilinear,
+        antialiased). This changes sizes and positions in pixels, so it is off by default and a
+        mismatch is an error.
+
+    Returns
+    -------
+    DataArray
+        ``activations`` with dims ``(stimulus, unit)``; ``layer`` and ``index`` coordinates on
+        ``unit``, the factor coordinates on ``stimulus``; attrs name the model, weights,
+        preprocessing, ``activation`` and, in ``captured``, which module each layer's values
+        come from. Backed by dask when streamed to a store.
+
+    Raises
+    ------
+    ValueError
+        Unknown layers, a canvas that differs from the input size, incompatible channels, or an
+        existing store made with a different configuration.
+    TypeError
+        A model that is not a ProbedModel, or stimuli of an unsupported type.
+
+    Examples
+    --------
+    >>> import factorprobe as fp
+    >>> model = fp.probing.load_model("embedded")
+    >>> stim = fp.stimuli.render(fp.stimuli.grid(size=[16, 32], x=[112], y=[112]))
+    >>> acts = fp.probing.capture(model, stim, progress=False)
+    >>> acts.dims, sorted(set(acts.layer.values))
+    (('stimulus', 'unit'), ['classifier', 'fc1', 'fc2', 'fc3', 'pool'])
+    """
+    batch_size = check_int(batch_size, name="batch_size", where=_WHERE, minimum=1)
+    targets = resolve_targets(model, layers, activation)
+    if not targets:
+        raise ValueError(
+            f"Model {model.name!r} has no fully connected layers at "
+            f"{model.input_size[0]}x{model.input_size[1]} px; name the layers to record."
+        )
+    source = _source(stimuli, model, batch_size, resize)
+    attrs = {
+        **model.describe(),
+        "activation": activation,
+        "captured": json.dumps({t.layer: f"{t.module} ({t.values})" for t in targets}),
+        "resized": int(resize),
+        **{f"stimuli_{k}": v for k, v in source.attrs.items()},
+    }
+    units = _unit_coords(targets)
+    torch_device = _device(device)
+    show = progress if progress is not None else sys.stderr.isatty()
+    if store is None:
+        return _to_memory(model, targets, source, units, attrs, torch_device, show)
+    if source.n is None or source.coords is None or source.fingerprint is None:
+        raise TypeError(
+            f"A store needs stimuli of known length: a rendered Dataset or a FactorSpace; got "
+            f"{type(stimuli).__name__}."
+        )
+    config_hash = _config_hash(model, targets, activation, resize, batch_size, source)
+    template = _result(np.zeros((0, 0), np.float32), source.coords, units, attrs, lazy=source.n)
+    writer = open_store(
+        store, template, chunk=batch_size, config_hash=config_hash, overwrite=overwrite
+    )
+    done = writer.done()
+    skip = {int(k) for k in np.flatnonzero(done)}
+    remaining = source.n - sum(min(batch_size, source.n - k * batch_size) for k in skip)
+    if remaining:
+        with _running(model, torch_device) as run, Recorder(model.module, targets) as rec:
+            bar = tqdm(total=remaining, unit="stimulus", disable=not show, desc=model.name)
+            for k, images, _ in source.batches(skip):
+                writer.write(k, _forward(run, rec, targets, images))
+                bar.update(images.shape[0])
+            bar.close()
+    return open_activations(store)
+
+
+def _to_memory(
+    model: ProbedModel,
+    targets: list[Target],
+    source: _Source,
+    units: dict[str, np.ndarray],
+    attrs: dict[str, Any],
+    device: torch.device,
+    show: bool,
+) -> xr.DataArray:
+    n_units = units[LAYER].size
+    blocks: list[np.ndarray] = []
+    coords: list[dict[str, np.ndarray]] = []
+    with _running(model, device) as run, Recorder(model.module, targets) as rec:
+        bar = tqdm(total=source.n, unit="stimulus", disable=not show, desc=model.name)
+        for _, images, batch_coords in source.batches(set()):
+            blocks.append(_forward(run, rec, targets, images))
+            coords.append(batch_coords)
+            bar.update(images.shape[0])
+        bar.close()
+    values = np.concatenate(blocks) if blocks else np.zeros((0, n_units), np.float32)
+    if source.coords is not None:
+        merged = source.coords
+    else:
+        merged = {k: np.concatenate([c[k] for c in coords]) for k in coords[0]} if coords else {}
+    return _result(values, merged, units, attrs)
+
+
+@dataclass(frozen=True)
+class _Run:
+    model: ProbedModel
+    device: torch.device
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+@contextmanager
+def _running(model: ProbedModel, device: torch.device) -> Iterator[_Run]:
+    """Eval mode and ``device`` for the sweep; each submodule's mode and the device restored."""
+    module = model.module
+    tensor = next(module.parameters(), None)
+    if tensor is None:
+        tensor = next(module.buffers(), None)
+    home = tensor.device if tensor is not None else device
+    shape = (1, model.in_chans, 1, 1)
+    mean = torch.tensor(model.mean, dtype=torch.float32, device=device).reshape(shape)
+    std = torch.tensor(model.std, dtype=torch.float32, device=device).reshape(shape)
+    try:
+        with _eval_mode(module):
+            module.to(device)
+            with torch.inference_mode():
+                yield _Run(model, device, mean, std)
+    finally:
+        if home != device:
+            module.to(home)
+
+
+def _forward(run: _Run, rec: Recorder, targets: list[Target], images: np.ndarray) -> np.ndarray:
+    """One batch: images ``(batch, row, col, channel)`` in [0, 1] -> ``(batch, units)``."""
+    model = run.model
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(run.device)
+    x = x.permute(0, 3, 1, 2)  # a channels_last view: no copy
+    if x.shape[1] == 1 and model.in_chans == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if tuple(x.shape[2:]) != model.input_size:
+        x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
+    x = (x - run.mean) / run.std
+    fmt = torch.channels_last if model.channels_last else torch.contiguous_format
+    model.module(x.contiguous(memory_format=fmt))
+    recorded = rec.pop()
+    return torch.cat([recorded[t.layer] for t in targets], dim=1).numpy()
+
+
+def _source(stimuli: Any, model: ProbedModel, batch_size: int, resize: bool) -> _Source:
+    from factorprobe.stimuli import FactorSpace
+
+    if isinstance(stimuli, xr.Dataset):
+        return _dataset_source(stimuli, model, batch_size, resize)
+    if isinstance(stimuli, FactorSpace):
+        return _space_source(stimuli, model, batch_size)
+    if isinstance(stimuli, Iterable) and not isinstance(
+        stimuli, str | bytes | np.ndarray | torch.Tensor | xr.DataArray
+    ):
+        return _iterable_source(stimuli, model, resize)
+    raise TypeError(
+        f"The 'stimuli' parameter of {_WHERE} must be a rendered Dataset, a FactorSpace or an "
+        f"iterable of batch Datasets; got {type(stimuli).__name__}."
+    )
+
+
+def _check_images(ds: xr.Dataset, model: ProbedModel, resize: bool) -> None:
+    if _IMAGE not in ds or ds[_IMAGE].dims != (STIMULUS, ROW, COL, CHANNEL):
+        raise ValueError(
+            f"Stimuli for {_WHERE} need an 'image' variable with dims "
+            f"{(STIMULUS, ROW, COL, CHANNEL)}, as render makes; got "
+            f"{ds[_IMAGE].dims if _IMAGE in ds else 'no image variable'}."
+        )
+    rows, cols, channels = (ds.sizes[ROW], ds.sizes[COL], ds.sizes[CHANNEL])
+    height, width = model.input_size
+    if (rows, cols) != (height, width) and not resize:
+        raise ValueError(
+            f"Stimuli are {rows}x{cols} px but model {model.name!r} takes {height}x{width} px; "
+            f"render them at canvas={height if height == width else (height, width)}, or pass "
+            f"resize=True to resample (which changes object sizes and positions in pixels)."
+        )
+    if channels != model.in_chans and not (channels == 1 and model.in_chans == 3):
+        raise ValueError(
+            f"Stimuli have {channels} channel(s) but model {model.name!r} takes "
+            f"{model.in_chans}; render with mode={'L' if model.in_chans == 1 else 'RGB'!r}."
+        )
+
+
+def _factor_coords(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    coords = {name: np.asarray(c.values) for name, c in ds.coords.items() if c.dims == (STIMULUS,)}
+    if STIMULUS not in coords:
+        coords[STIMULUS] = np.arange(ds.sizes[STIMULUS])
+    return coords
+
+
+def _scalar_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in attrs.items()
+        if isinstance(v, str | int | float) and not isinstance(v, bool)
+    }
+
+
+def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize: bool) -> _Source:
+    _check_images(ds, model, resize)
+    n = ds.sizes[STIMULUS]
+    coords = _factor_coords(ds)
+    image = ds[_IMAGE]
+
+    def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        for k, start in enumerate(range(0, n, batch_size)):
+            if k not in skip:
+                stop = min(start + batch_size, n)
+                yield k, image[start:stop].values, {c: v[start:stop] for c, v in coords.items()}
+
+    digest = hashlib.blake2b(digest_size=16)
+    _hash_coords(digest, coords)
+    for start in range(0, n, batch_size):
+        digest.update(np.ascontiguousarray(image[start : start + batch_size].values).tobytes())
+    return _Source(n, coords, _scalar_attrs(dict(ds.attrs)), digest.hexdigest(), batches)
+
+
+def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
+    from factorprobe.stimuli import RENDERER_VERSION, render
+
+    n = len(space)
+    coords = {STIMULUS: np.arange(n), **{k: np.asarray(v) for k, v in space.data.items()}}
+    height, width = model.input_size
+    canvas = height if height == width else (height, width)
+    mode = "L" if model.in_chans == 1 else None
+
+    def one(k: int) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+        start, stop = k * batch_size, min((k + 1) * batch_size, n)
+        ds = render(space.take(slice(start, stop)), canvas=canvas, mode=mode)
+        return k, ds[_IMAGE].values, {c: v[start:stop] for c, v in coords.items()}
+
+    def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        todo = [k for k in range(-(-n // batch_size)) if k not in skip]
+        return _prefetched(one, todo)
+
+    digest = hashlib.blake2b(digest_size=16)
+    _hash_coords(digest, coords)
+    digest.update(f"{space.design}|{space.seed}|{canvas}|{mode}|{RENDERER_VERSION}".encode())
+    attrs = {"canvas": f"{height}x{width}", "renderer_version": RENDERER_VERSION}
+    attrs |= {"design": space.design, "seed": str(space.seed)}
+    return _Source(n, coords, attrs, digest.hexdigest(), batches)
+
+
+def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool) -> _Source:
+    first_attrs: dict[str, Any] = {}
+
+    def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        for k, ds in enumerate(batches_in):
+            if not isinstance(ds, xr.Dataset):
+                raise TypeError(
+                    f"Batches given to {_WHERE} must be Datasets like render's; batch {k} is a "
+                    f"{type(ds).__name__}."
+                )
+            _check_images(ds, model, resize)
+            if not first_attrs:
+                first_attrs.update(_scalar_attrs(dict(ds.attrs)))
+            yield k, ds[_IMAGE].values, _factor_coords(ds)
+
+    return _Source(None, None, first_attrs, None, batches)
+
+
+def _prefetched(make: Any, keys: list[int]) -> Iterator[Any]:
+    """Yield ``make(k)`` for each key, computing the next one in a thread meanwhile."""
+    if not keys:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(make, keys[0])
+        for key in keys[1:]:
+            item = pending.result()
+            pending = pool.submit(make, key)
+            yield item
+        yield pending.result()
+
+
+def _hash_coords(digest: Any, coords: dict[str, np.ndarray]) -> None:
+    for name in sorted(coords):
+        values = coords[name]
+        digest.update(name.encode())
+        digest.update(repr(values.dtype).encode())
+        digest.update(
+            "\x1f".join(map(str, values)).encode()
+            if values.dtype.kind in "OUS"
+            else np.ascontiguousarray(values).tobytes()
+        )
+
+
+def _config_hash(
+    model: ProbedModel,
+    targets: list[Target],
+    activation: str,
+    resize: bool,
+    batch_size: int,
+    source: _Source,
+) -> str:
+    from factorprobe import __version__
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    config = {
+        "model": model.describe(),
+        "targets": [t.__dict__ for t in targets],
+        "activation": activation,
+        "resize": resize,
+        "batch_size": batch_size,
+        "stimuli": source.fingerprint,
+        "factorprobe": __version__,
+    }
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _unit_coords(targets: list[Target]) -> dict[str, np.ndarray]:
+    return {
+        LAYER: np.concatenate([np.full(t.n_units, t.layer, dtype=object) for t in targets]).astype(
+            str
+        ),
+        INDEX: np.concatenate([np.arange(t.n_units) for t in targets]),
+    }
+
+
+def _result(
+    values: np.ndarray,
+    coords: dict[str, np.ndarray],
+    units: dict[str, np.ndarray],
+    attrs: dict[str, Any],
+    lazy: int | None = None,
+) -> xr.DataArray:
+    n_units = units[LAYER].size
+    if lazy is not None:
+        import dask.array as da
+
+        values = da.zeros((lazy, n_units), dtype=np.float32, chunks=(-1, -1))
+    all_coords: dict[str, Any] = {UNIT: np.arange(n_units)}
+    all_coords |= {name: ((UNIT,), v) for name, v in units.items()}
+    all_coords |= {name: ((STIMULUS,), v) for name, v in coords.items()}
+    return xr.DataArray(
+        values, dims=(STIMULUS, UNIT), coords=all_coords, name="activations", attrs=attrs
+    )
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"The 'device' parameter of {_WHERE} must be one of {', '.join(map(repr, _DEVICES))} "
+            f"(optionally with an index, 'cuda:1') or None; got {device!r}."
+        ) from err
+    return chosen
+
+
+def layer(acts: xr.DataArray, name: str) -> xr.DataArray:
+    """Select one layer's units from captured activations.
+
+    Parameters
+    ----------
+    acts : DataArray
+        From :func:`capture`.
+    name : str
+        A value of the ``layer`` coordinate.
+
+    Returns
+    -------
+    DataArray
+        The units of that layer, dims ``(stimulus, unit)``.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not one of the captured layers (the message lists them).
+    """
+    names = list(dict.fromkeys(np.asarray(acts[LAYER].values).tolist()))
+    if name not in names:
+        raise KeyError(
+            f"Unknown layer {name!r} in these activations; captured layers: "
+            f"{', '.join(repr(n) for n in names)}."
+        )
+    return acts.isel({UNIT: np.flatnonzero(acts[LAYER].values == name)})
+
+
+__all__ = ["capture", "layer"]

@@ -1,0 +1,1 @@
+"""The embedded Swish CNN: architecture, training recipe, shipped weights and model card."""

@@ -19,10 +19,6 @@ from factorprobe.dims import LEVEL, STIMULUS, UNIT
 
 __all__ = ["response_map", "separability", "tolerance", "tuning_curves"]
 
-# elements of the (units, resamples, stimuli) gather per block of the bootstrap
-BOOT_BLOCK_ELEMENTS = 1 << 22
-
-
 # ----------------------------------------------------------------------------------- kernels
 
 
@@ -34,17 +30,12 @@ def level_means_kernel(values: np.ndarray, codes: np.ndarray, n_levels: int) -> 
 
 
 def tuning_kernel(
-    values: np.ndarray,
-    codes: np.ndarray,
-    n_levels: int,
-    resamples: np.ndarray,
-    starts: np.ndarray,
-    ci: float,
+    values: np.ndarray, codes: np.ndarray, n_levels: int, weights: np.ndarray, ci: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Level mean, SEM and percentile bootstrap interval: four arrays ``(..., n_levels)``.
 
-    ``resamples (B, S)`` holds stimulus indices, sorted by level: slots ``starts[l]`` up to the
-    next start draw (with replacement) from level ``l`` only, so every level keeps its count.
+    ``weights (B, S)`` counts how often each stimulus is drawn in each resample; resamples are
+    stratified, so a level's weights sum to its count in every resample.
     """
     count, total, squares = _kernels.level_moments(values, codes, n_levels)
     mean = total / count
@@ -52,17 +43,15 @@ def tuning_kernel(
     sem = np.sqrt(var / count)
     lead = values.shape[:-1]
     flat = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1])
-    n_rows, (n_boot, n_stim) = flat.shape[0], resamples.shape
-    per_level = np.diff(np.append(starts, n_stim))
-    low = np.empty((n_rows, n_levels))
-    high = np.empty((n_rows, n_levels))
-    step = max(1, BOOT_BLOCK_ELEMENTS // max(1, n_boot * n_stim))
+    bounds = np.empty((2, flat.shape[0], n_levels))
     tail = (1.0 - ci) / 2.0
-    for start in range(0, n_rows, step):
-        stop = min(start + step, n_rows)
-        boot = np.add.reduceat(flat[start:stop, resamples], starts, axis=-1) / per_level
-        low[start:stop], high[start:stop] = np.quantile(boot, [tail, 1.0 - tail], axis=1)
-    return mean, sem, low.reshape(*lead, n_levels), high.reshape(*lead, n_levels)
+    # one matrix product per level: (rows, n_l) @ (n_l, B) gives every resample's level mean
+    for level in range(n_levels):
+        members = np.flatnonzero(codes == level)
+        boot = flat[:, members] @ weights[:, members].T / members.size
+        bounds[:, :, level] = np.quantile(boot, [tail, 1.0 - tail], axis=1)
+    low, high = (b.reshape(*lead, n_levels) for b in bounds)
+    return mean, sem, low, high
 
 
 def cell_means_kernel(
@@ -183,7 +172,7 @@ def tuning_curves(
             f"The 'ci' parameter of {where} must be strictly between 0 and 1; got {ci}."
         )
     coded = factor_codes(acts, factor, where=where)
-    resamples, starts = _stratified_resamples(coded, n_boot, as_rng(seed))
+    weights = _stratified_weights(coded, n_boot, as_rng(seed))
     outputs = xr.apply_ufunc(
         tuning_kernel,
         acts,
@@ -192,8 +181,7 @@ def tuning_curves(
         kwargs={
             "codes": coded.codes,
             "n_levels": coded.n_levels,
-            "resamples": resamples,
-            "starts": starts,
+            "weights": weights,
             "ci": ci,
         },
         dask="parallelized",
@@ -462,15 +450,15 @@ def _level_coords(coded: FactorCodes, dim: str) -> dict[str, tuple[str, np.ndarr
     return coords
 
 
-def _stratified_resamples(
-    coded: FactorCodes, n_boot: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap indices ``(B, S)`` grouped by level, and each level's first slot."""
+def _stratified_weights(coded: FactorCodes, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Times each stimulus is drawn in each of ``n_boot`` within-level resamples: ``(B, S)``."""
     order = np.argsort(coded.codes, kind="stable")
     counts = coded.counts
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     slot_level = coded.codes[order]
     draws = rng.random((n_boot, order.size))
     within = np.floor(draws * counts[slot_level]).astype(np.int64)
-    picks = starts[slot_level] + np.minimum(within, counts[slot_level] - 1)
-    return order[picks], starts
+    picks = order[starts[slot_level] + np.minimum(within, counts[slot_level] - 1)]
+    flat = (picks + order.size * np.arange(n_boot)[:, None]).ravel()
+    weights = np.bincount(flat, minlength=n_boot * order.size)
+    return weights.reshape(n_boot, order.size).astype(np.float64)

@@ -43,16 +43,22 @@ def canonical_scores(n: int) -> np.ndarray:
 
 
 def gaussian_discrete_mi(
-    c: np.ndarray, codes: np.ndarray, n_levels: int, *, bias_correct: bool
+    c: np.ndarray,
+    codes: np.ndarray,
+    n_levels: int,
+    *,
+    bias_correct: bool,
+    moments: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """I(R; F) in bits of a Gaussian response ``c (..., S)`` and discrete codes (broadcastable).
 
     Without bias correction this is the maximum-likelihood value, so 2 S ln2 I is the likelihood
     ratio statistic of class-specific means and variances (χ² with 2(L − 1) df). With it, each
     entropy uses the unbiased variance and the analytic correction of Ince et al. (2017).
-    Every level must hold at least 2 stimuli (the wrapper checks).
+    Every level must hold at least 2 stimuli (the wrapper checks). ``moments``, the per-level
+    count, sum and sum of squares of ``c``, may be passed when already known.
     """
-    count, total, squares = level_moments(c, codes, n_levels)
+    count, total, squares = moments if moments is not None else level_moments(c, codes, n_levels)
     n = count.sum(axis=-1)
     grand = total.sum(axis=-1)
     ss_all = squares.sum(axis=-1) - grand**2 / n

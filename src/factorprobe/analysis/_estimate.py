@@ -128,11 +128,13 @@ def factor_statistics(
     options: Estimation,
     factor: str,
     joint: np.ndarray | None = None,
+    score_moments: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> FactorStatistics:
     """Raw and corrected I(R; F), p-value and null mean for every unit and one factor.
 
     ``joint``, the bins × levels counts, may be passed when already known (a coarser factor's
-    table is a sum over a finer one's).
+    table is a sum over a finer one's); so may ``score_moments``, the per-level moments of the
+    copula scores.
     """
     if joint is None:
         joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
@@ -140,7 +142,11 @@ def factor_statistics(
     if options.estimator == "plugin":
         mi_raw = _kernels.plugin_mi(joint)
     else:
-        mi_raw = _copula.gaussian_discrete_mi(prepared.scores, codes, n_levels, bias_correct=False)
+        if score_moments is None:
+            score_moments = _kernels.level_moments(prepared.scores, codes, n_levels)
+        mi_raw = _copula.gaussian_discrete_mi(
+            prepared.scores, codes, n_levels, bias_correct=False, moments=score_moments
+        )
     p_value = np.full(n_units, np.nan)
     null_mean = np.full(n_units, np.nan)
     group = null = None
@@ -169,7 +175,9 @@ def factor_statistics(
         if options.estimator == "plugin":
             mi = mi_raw - _kernels.miller_madow_term(joint)
         else:
-            mi = _copula.gaussian_discrete_mi(prepared.scores, codes, n_levels, bias_correct=True)
+            mi = _copula.gaussian_discrete_mi(
+                prepared.scores, codes, n_levels, bias_correct=True, moments=score_moments
+            )
     else:
         mi = mi_raw.copy()
     # a constant unit carries no information whatever the estimator's offsets say

@@ -176,7 +176,7 @@ def unit_table(
     h_f = []
     fwer_null = []
     # a factor that is a function of another (x of position) gets its tables by summation
-    cache: dict[str, tuple[FactorCodes, np.ndarray, tuple[np.ndarray, ...]]] = {}
+    cache: dict[str, tuple[FactorCodes, np.ndarray, tuple, tuple | None]] = {}
     for c in sorted(coded, key=lambda f: -f.n_levels):
         parent = next(
             (m for m in cache.values() if (merge := _coarsening(m[0], c)) is not None), None
@@ -184,14 +184,22 @@ def unit_table(
         if parent is None:
             joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, c.codes, c.n_levels)
             moments = _kernels.level_moments(values, c.codes, c.n_levels)
+            scores = (
+                None
+                if prepared.scores is None
+                else _kernels.level_moments(prepared.scores, c.codes, c.n_levels)
+            )
         else:
             # float BLAS is much faster than an integer matmul; counts stay exact
             joint = (parent[1].astype(np.float64) @ merge).astype(np.int64)
             moments = tuple(m @ merge for m in parent[2])
-        cache[c.name] = (c, joint, moments)
+            scores = None if parent[3] is None else tuple(m @ merge for m in parent[3])
+        cache[c.name] = (c, joint, moments, scores)
     for c in coded:
-        _, joint, moments = cache[c.name]
-        stats = factor_statistics(prepared, c.codes, c.n_levels, options, c.name, joint=joint)
+        _, joint, moments, scores = cache[c.name]
+        stats = factor_statistics(
+            prepared, c.codes, c.n_levels, options, c.name, joint=joint, score_moments=scores
+        )
         columns["mi"].append(stats.mi)
         columns["mi_raw"].append(stats.mi_raw)
         columns["mi_null_mean"].append(stats.null_mean)

@@ -33,14 +33,14 @@ def layer_blocks(
     labels = np.asarray(checked[LAYER].values).astype(str)
     values = np.asarray(checked.transpose(STIMULUS, UNIT).values, dtype=np.float64)
     blocks = []
-    for name in pd.unique(labels):
+    for name in map(str, pd.unique(labels)):
         block = values[:, labels == name]
         if block.shape[1] < min_units:
             raise ValueError(
                 f"Layer {name!r} has {block.shape[1]} unit(s); {where} needs at least "
                 f"{min_units} units per layer."
             )
-        blocks.append((str(name), block))
+        blocks.append((name, block))
     return checked, blocks
 
 

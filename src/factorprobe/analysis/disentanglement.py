@@ -175,11 +175,10 @@ def disentanglement(
     n_test = round(n_stimuli * TEST_FRACTION)
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
     for fc in codes:
-        if np.unique(fc.codes[train]).size < 2 or n_test == 0:
+        if np.unique(fc.codes[train]).size < 2:
             raise ValueError(
                 f"Factor {fc.name!r} of {where}: the random training split of {len(train)} of "
-                f"{n_stimuli} stimuli holds a single level, or the test split is empty; "
-                "use more stimuli."
+                f"{n_stimuli} stimuli holds a single level; use more stimuli or another seed."
             )
     all_codes = [fc.codes for fc in codes]
     entropy = np.array([float(plugin_entropy(fc.counts)) for fc in codes])

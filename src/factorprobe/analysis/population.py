@@ -47,6 +47,7 @@ def decoding(
     For every layer and factor a multinomial logistic regression (L2 penalty, inputs standardised
     on the training folds) is fitted in stratified k-fold cross-fitting: each stimulus is
     predicted by the decoder trained on the folds that exclude it, so every number is held out.
+    (For a factor with two levels scikit-learn fits the equivalent binomial model.)
     The V-information (Xu et al. 2020) of the factor F from the layer X, for the decoder family V,
     is ``I_V(X -> F) = H(F) - CE``, where ``CE = -mean log2 p(f_s | x_s)`` is the held-out
     cross-entropy and ``H(F)`` the plug-in entropy of the factor's levels over the stimuli (the

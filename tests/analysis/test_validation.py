@@ -19,8 +19,11 @@ CLEAR_SNR = 0.1  # "clearly selective": tuning variance at least a tenth of the 
 def _truth(kind: np.ndarray) -> np.ndarray:
     """(U, 2) bool: does the unit's response depend on size, on position?"""
     return np.stack(
-        [np.isin(kind, ["size", "additive", "conjunctive"]),
-         np.isin(kind, ["position", "additive", "conjunctive"])], axis=1,
+        [
+            np.isin(kind, ["size", "additive", "conjunctive"]),
+            np.isin(kind, ["position", "additive", "conjunctive"]),
+        ],
+        axis=1,
     )
 
 
@@ -75,8 +78,7 @@ def test_preferred_factor_recovered_at_defaults(default_runs):
 def test_false_discovery_proportion_at_defaults(default_runs):
     assert _fdp(default_runs) <= 0.05
     # and the test has power: most planted dependences are found
-    found = [(t["q_value"].values < 0.05)[_truth(a["kind"].values)].mean() for a, t in
-             default_runs]
+    found = [(t["q_value"].values < 0.05)[_truth(a["kind"].values)].mean() for a, t in default_runs]
     assert np.mean(found) > 0.5
 
 

@@ -61,7 +61,10 @@ def unit_table(
     layers : str or sequence of str, optional
         Restrict the table to these layers (values of the ``layer`` coordinate); default all.
     estimator : {"copula", "plugin"}, default="copula"
-        MI estimator (docs/estimators.md: "which estimator when").
+        MI estimator (docs/estimators.md: "which estimator when"). The defaults (copula, shuffle
+        correction, 1000-shuffle permutation p-values) are the configuration that recovered the
+        preferred factor of planted units best at 5–10 stimuli per position level while keeping
+        null p-values uniform for size and position; the G-test is not calibrated for position.
     correction : {"shuffle", "analytic", "none"}, default="shuffle"
         Bias correction of ``mi``: minus the permutation-null mean, or Miller–Madow (plug-in) /
         the Gaussian-entropy correction (copula).

@@ -1,4 +1,4 @@
-"""Information, significance and selectivity of units for stimulus factors (DESIGN.md §4–7).
+"""Information, selectivity, tuning and layer-level measures of units for stimulus factors.
 
 Every measure takes activations ``DataArray[stimulus, unit]`` with the factors as coordinates on
 ``stimulus`` and returns labelled results in bits; :func:`unit_table` gathers them all.
@@ -6,14 +6,18 @@ Every measure takes activations ``DataArray[stimulus, unit]`` with the factors a
 
 from __future__ import annotations
 
+from factorprobe.analysis.anova import two_way_anova
 from factorprobe.analysis.design import DesignDependenceWarning, factor_codes, factor_dependence
+from factorprobe.analysis.disentanglement import disentanglement
 from factorprobe.analysis.information import (
     co_information,
     conditional_mutual_information,
     entropy,
     mutual_information,
 )
+from factorprobe.analysis.linearity import linearity
 from factorprobe.analysis.planted import planted_units
+from factorprobe.analysis.population import cka, decoding
 from factorprobe.analysis.quantize import quantize
 from factorprobe.analysis.selectivity import (
     kl_selectivity,
@@ -25,23 +29,33 @@ from factorprobe.analysis.selectivity import (
 )
 from factorprobe.analysis.significance import benjamini_hochberg
 from factorprobe.analysis.table import unit_table
+from factorprobe.analysis.tuning import response_map, separability, tolerance, tuning_curves
 
 __all__ = [
     "DesignDependenceWarning",
     "benjamini_hochberg",
+    "cka",
     "co_information",
     "conditional_mutual_information",
+    "decoding",
+    "disentanglement",
     "entropy",
     "factor_codes",
     "factor_dependence",
     "kl_selectivity",
+    "linearity",
     "mean_response_selectivity",
     "modularity",
     "mutual_information",
     "omega_squared",
     "planted_units",
     "quantize",
+    "response_map",
     "selectivity_index",
+    "separability",
     "shares",
+    "tolerance",
+    "tuning_curves",
+    "two_way_anova",
     "unit_table",
 ]

@@ -91,7 +91,7 @@ def test_constant_units_are_zero_without_warnings(make_acts):
 @given(st.integers(0, 10_000), st.sampled_from(["plugin", "copula"]))
 def test_invariant_to_relabelling_levels_and_permuting_units(seed, estimator):
     rng = np.random.default_rng(seed)
-    from conftest import make_acts
+    from tests.analysis.conftest import make_acts
 
     size = np.repeat(np.arange(6), 15)
     values = rng.normal(size=(90, 5)) + rng.uniform(0, 2, 5) * np.cos(size)[:, None]
@@ -112,7 +112,7 @@ def test_invariant_to_relabelling_levels_and_permuting_units(seed, estimator):
 @given(st.integers(0, 10_000))
 def test_invariant_to_monotone_transforms(seed):
     rng = np.random.default_rng(seed)
-    from conftest import make_acts
+    from tests.analysis.conftest import make_acts
 
     size = np.repeat(np.arange(5), 12)
     values = rng.normal(size=(60, 4)) + size[:, None] * rng.uniform(0, 1, 4)

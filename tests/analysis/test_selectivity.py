@@ -83,7 +83,7 @@ def test_omega_squared_by_hand(make_acts):
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000))
 def test_kl_selectivity_bounds_mutual_information(seed):
-    from conftest import make_acts
+    from tests.analysis.conftest import make_acts
 
     rng = np.random.default_rng(seed)
     level = np.repeat(np.arange(5), 8)

@@ -148,3 +148,13 @@ def test_table_is_deterministic_and_does_not_mutate(planted):
     b = unit_table(planted, n_permutations=100, seed=7)
     xr.testing.assert_identical(a, b)
     xr.testing.assert_identical(planted, before)
+
+
+def test_every_variable_is_described(planted):
+    from factorprobe.analysis.table import VARIABLES
+
+    table = unit_table(planted, n_permutations=20, family_wise=True)
+    for name in table.data_vars:
+        assert table[name].attrs["description"] == VARIABLES[name][0]
+        assert table[name].attrs["units"] in {"bits", "1", ""}
+    assert table["mi"].attrs["units"] == "bits"

@@ -78,8 +78,9 @@ def unit_table(
     alpha : float, default=0.05
         Level of the q-values below which a factor counts as coded.
     family_wise : bool, default=False
-        Add ``p_fwer``: Westfall–Young max-statistic (min-p) adjusted p-values over the units and
-        factors of each layer. Costs ``n_permutations`` × units × stimuli per factor.
+        Add ``p_fwer``: Westfall–Young max-statistic adjusted p-values over the units and factors
+        of each layer, on MI standardised by each unit's own null. Costs
+        ``n_permutations`` × units × stimuli per factor.
     seed : int, Generator or None, default=0
         Seed of the shuffles (a factor's shuffles depend on the seed and its name only, so a
         table agrees with :func:`~factorprobe.analysis.mutual_information` given the same seed).
@@ -232,8 +233,9 @@ def unit_table(
         ds["p_fwer"] = ((UNIT, FACTOR), max_statistic_pvalues(observed, null, _families(ds)))
     _add_selectivity(ds, compared, alpha, significance)
 
-    for name in ("mi", "mi_raw", "mi_null_mean", "kl_selectivity", "entropy", "factor_entropy"):
-        ds[name].attrs["units"] = "bits"
+    for name in ds.data_vars:
+        description, units = VARIABLES[str(name)]
+        ds[name].attrs.update(description=description, units=units)
     ds.attrs = {
         **options.attrs(),
         "factors": ",".join(names),
@@ -244,6 +246,59 @@ def unit_table(
         "q_value_family": "layer" if LAYER in ds.coords else "all units",
     }
     return ds[_order(ds)]
+
+
+#: Every variable of the unit table: (description, units). The data dictionary of exported
+#: tables is generated from these attrs, so a new variable must be described here.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "mi": (
+        "mutual information between the quantised response and the factor, bias-corrected "
+        "(estimator and correction in the table attrs)",
+        "bits",
+    ),
+    "mi_raw": ("mutual information before bias correction", "bits"),
+    "mi_null_mean": ("mean mutual information over the permutation null (label shuffles)", "bits"),
+    "p_value": (
+        "significance of mi against the null of no dependence (test in the table attrs)",
+        "1",
+    ),
+    "q_value": ("Benjamini-Hochberg q-value over all unit x factor tests of the layer", "1"),
+    "p_fwer": ("family-wise adjusted p-value (Westfall-Young max-statistic over the layer)", "1"),
+    "kl_selectivity": (
+        "largest specific information: max over levels f of "
+        "KL(p(R | F=f) || p(R)) (Amjad et al. 2018)",
+        "bits",
+    ),
+    "entropy": ("entropy of the quantised response H(R)", "bits"),
+    "factor_entropy": ("entropy of the factor H(F) over the stimuli", "bits"),
+    "omega_squared": (
+        "variance of the response explained by the factor, bias-corrected (one-way omega squared)",
+        "1",
+    ),
+    "mean_response_selectivity": (
+        "(mu_max - mu_rest) / (|mu_max| + |mu_rest|) over the factor's level means, in [0, 1]",
+        "1",
+    ),
+    "share": (
+        "the factor's share of the unit's information, I_k / sum_j I_j over the "
+        "compared factors (clipped at 0)",
+        "1",
+    ),
+    "selectivity": (
+        "selectivity index (I1 - I2) / (I1 + I2) of the two largest bias-corrected "
+        "MIs among the compared factors; NaN when no factor is significant",
+        "1",
+    ),
+    "selectivity_normalized": ("selectivity index on I / H(F)", "1"),
+    "selectivity_min_normalized": ("selectivity index on I / min(H(R), H(F))", "1"),
+    "selectivity_omega": ("selectivity index on omega squared", "1"),
+    "modularity": (
+        "modularity 1 - sum_{k != k*} (I_k / I_k*)^2 / (K - 1) "
+        "(Ridgeway & Mozer 2018); NaN when no factor is significant",
+        "1",
+    ),
+    "preferred_factor": ("compared factor with the largest significant MI, or 'none'", ""),
+}
 
 
 def _add_selectivity(ds: xr.Dataset, compared: list[str], alpha: float, significance: str) -> None:

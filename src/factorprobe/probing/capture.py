@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ class _Source:
     n: int | None
     coords: dict[str, np.ndarray] | None
     attrs: dict[str, Any]
-    fingerprint: str | None
+    fingerprint: Callable[[], str] | None  # hashes the stimuli; only called for a store
     batches: Any = field(repr=False)  # (skip: set[int]) -> Iterator[(k, images, coords)]
 
 
@@ -112,7 +112,7 @@ def capture(
     >>> model = fp.probing.load_model("embedded")
     >>> stim = fp.stimuli.render(fp.stimuli.grid(size=[16, 32], x=[112], y=[112]))
     >>> acts = fp.probing.capture(model, stim, progress=False)
-    >>> acts.dims, sorted(set(acts.layer.values))
+    >>> acts.dims, sorted(set(acts.layer.values.tolist()))
     (('stimulus', 'unit'), ['classifier', 'fc1', 'fc2', 'fc3', 'pool'])
     """
     batch_size = check_int(batch_size, name="batch_size", where=_WHERE, minimum=1)
@@ -296,11 +296,14 @@ def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize:
                 stop = min(start + batch_size, n)
                 yield k, image[start:stop].values, {c: v[start:stop] for c, v in coords.items()}
 
-    digest = hashlib.blake2b(digest_size=16)
-    _hash_coords(digest, coords)
-    for start in range(0, n, batch_size):
-        digest.update(np.ascontiguousarray(image[start : start + batch_size].values).tobytes())
-    return _Source(n, coords, _scalar_attrs(dict(ds.attrs)), digest.hexdigest(), batches)
+    def fingerprint() -> str:
+        digest = hashlib.blake2b(digest_size=16)
+        _hash_coords(digest, coords)
+        for start in range(0, n, batch_size):
+            digest.update(np.ascontiguousarray(image[start : start + batch_size].values).tobytes())
+        return digest.hexdigest()
+
+    return _Source(n, coords, _scalar_attrs(dict(ds.attrs)), fingerprint, batches)
 
 
 def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
@@ -321,12 +324,15 @@ def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
         todo = [k for k in range(-(-n // batch_size)) if k not in skip]
         return _prefetched(one, todo)
 
-    digest = hashlib.blake2b(digest_size=16)
-    _hash_coords(digest, coords)
-    digest.update(f"{space.design}|{space.seed}|{canvas}|{mode}|{RENDERER_VERSION}".encode())
+    def fingerprint() -> str:
+        digest = hashlib.blake2b(digest_size=16)
+        _hash_coords(digest, coords)
+        digest.update(f"{space.design}|{space.seed}|{canvas}|{mode}|{RENDERER_VERSION}".encode())
+        return digest.hexdigest()
+
     attrs = {"canvas": f"{height}x{width}", "renderer_version": RENDERER_VERSION}
     attrs |= {"design": space.design, "seed": str(space.seed)}
-    return _Source(n, coords, attrs, digest.hexdigest(), batches)
+    return _Source(n, coords, attrs, fingerprint, batches)
 
 
 def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool) -> _Source:
@@ -392,7 +398,7 @@ def _config_hash(
         "activation": activation,
         "resize": resize,
         "batch_size": batch_size,
-        "stimuli": source.fingerprint,
+        "stimuli": source.fingerprint() if source.fingerprint is not None else None,
         "factorprobe": __version__,
     }
     digest.update(json.dumps(config, sort_keys=True).encode())

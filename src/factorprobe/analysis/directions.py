@@ -1,0 +1,603 @@
+"""Pseudo-units along random directions and principal axes of a layer (DESIGN §5.12).
+
+Is the neuron basis privileged? A layer's units are the projections of its activation vector onto
+the coordinate axes ``e_i``. If the network had no reason to align what it codes with those axes,
+a unit would be no more selective than the projection onto any other unit-norm direction ``d``.
+This module builds such pseudo-units, in the same form as the activations, so that every measure
+(:func:`~factorprobe.analysis.unit_table`, tuning, ANOVA) runs on them unchanged, and compares
+a measure of the basis units with its distribution over the pseudo-units
+(:func:`basis_comparison`).
+
+Projections are of the *uncentred* activations, ``r_d(s) = Σ_i d_i a_i(s)``, so that a basis unit is
+exactly the pseudo-unit ``d = e_i`` and every measure compares like with like. Centring would
+subtract a constant ``Σ_i d_i mean(a_i)`` from each pseudo-unit, which changes no information or
+selectivity measure (MI, its significance, SI, modularity, KL selectivity, ω², ANOVA and
+quantile bins are all invariant to adding a constant to a response); it would change only the
+shift-dependent ones (the ``"threshold"`` quantiser, the mean-response selectivity index).
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from factorprobe._validation import check_choice, check_int, check_real
+from factorprobe.analysis._estimate import seed_int
+from factorprobe.analysis._layerwise import layer_blocks
+from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
+
+__all__ = [
+    "BASIS",
+    "SOURCE",
+    "basis_comparison",
+    "directions",
+    "principal_components",
+    "random_directions",
+]
+
+Basis = Literal["random", "pca"]
+BASES: tuple[str, ...] = get_args(Basis)
+Test = Literal["mannwhitney", "ks"]
+TESTS: tuple[str, ...] = get_args(Test)
+Missing = Literal["exclude", "zero"]
+MISSING: tuple[str, ...] = get_args(Missing)
+
+BASIS = "basis"  # coordinate on ``unit`` naming the basis a (pseudo-)unit belongs to
+SOURCE = "source"  # dimension of the captured units a direction is expressed in
+RATIO = "explained_variance_ratio"
+_METHODS = {
+    "random": "projection of the uncentred activations onto unit-norm directions drawn "
+    "isotropically (normalised standard normal vectors) in each layer's unit space",
+    "pca": "projection of the uncentred activations onto each layer's principal axes "
+    "(right singular vectors of the centred activations), sign: largest loading positive",
+}
+
+
+def random_directions(
+    acts: xr.DataArray,
+    n: int,
+    *,
+    seed: int | np.random.Generator | None = 0,
+    layers: str | Sequence[str] | None = None,
+) -> xr.DataArray:
+    """Pseudo-units: projections of each layer's activations onto ``n`` random unit directions.
+
+    For a layer with ``U`` units, each direction ``d`` is a standard normal vector in R^U divided
+    by its norm, which is uniform on the unit sphere (isotropic: no axis is favoured). The
+    pseudo-unit's response to stimulus ``s`` is ``Σ_i d_i a_i(s)``, the activations uncentred
+    (module docstring: a basis unit is the case ``d = e_i``; no information or selectivity
+    measure depends on the centring).
+
+    A layer's directions depend only on ``seed``, the layer's name and its number of units: not
+    on the other layers, their order, the ``layers`` selection or how the activations are
+    chunked. The int seed actually used is stored in ``attrs["directions_seed"]``, so a result
+    drawn with ``seed=None`` or a Generator can be reproduced.
+
+    Parameters
+    ----------
+    acts : DataArray
+        Activations with dims ``("stimulus", "unit")``, a ``layer`` coordinate on ``unit`` and
+        (for the analyses) the factors as coordinates on ``stimulus``. Each selected layer is
+        loaded into memory (float64).
+    n : int
+        Directions per layer (>= 1). May exceed the layer's number of units.
+    seed : int, Generator or None, default=0
+        Seed of the directions.
+    layers : str or sequence of str, optional
+        Layers to draw directions in (values of ``layer``); default all, in their order along
+        ``unit``.
+
+    Returns
+    -------
+    DataArray
+        Dims ``("stimulus", "unit")``, the form of ``acts``: ``n`` pseudo-units per layer, with
+        ``layer`` (the source layer), ``index`` (direction number within the layer) and
+        ``basis`` (``"random"``) on ``unit``; the stimulus coordinates of ``acts`` (factors)
+        kept; the attrs of ``acts`` plus ``basis``, ``directions_method``, ``directions_seed``
+        and ``directions_n``. Units: those of ``acts``.
+
+    Raises
+    ------
+    TypeError
+        If ``acts`` is not a DataArray, ``n`` not an int, or ``seed`` of the wrong type.
+    ValueError
+        If ``n < 1``, ``acts`` has the wrong dims, NaN responses or no ``layer`` coordinate.
+    KeyError
+        For an unknown layer.
+
+    See Also
+    --------
+    directions : the direction vectors themselves (e.g. for the saliency of a direction).
+    principal_components : the same along the principal axes.
+    basis_comparison : basis units vs these pseudo-units.
+
+    References
+    ----------
+    Szegedy, C. et al. (2014). Intriguing properties of neural networks. ICLR (units are no more
+    interpretable than random directions).
+    Morcos, A. S., Barrett, D. G. T., Rabinowitz, N. C. & Botvinick, M. (2018). On the
+    importance of single directions for generalization. ICLR.
+    Bau, D., Zhou, B., Khosla, A., Oliva, A. & Torralba, A. (2017). Network dissection. CVPR
+    (basis units are more interpretable than random rotations).
+    Muller, M. E. (1959). A note on a method for generating points uniformly on n-dimensional
+    spheres. Commun. ACM 2, 19–20.
+
+    Examples
+    --------
+    >>> from factorprobe.analysis.planted import planted_units
+    >>> acts = planted_units(kinds=("size", "position"), n_units=3, noise=(0.5,), n_sizes=4,
+    ...                      n_x=3, n_y=3)
+    >>> pseudo = random_directions(acts, 5, seed=0)
+    >>> dict(pseudo.sizes), str(pseudo["basis"][0].values), pseudo.attrs["directions_seed"]
+    ({'stimulus': 36, 'unit': 5}, 'random', 0)
+    """
+    where = "random_directions"
+    n = check_int(n, name="n", where=where, minimum=1)
+    weights = directions(acts, n, basis="random", seed=seed, layers=layers)
+    return _project(acts, weights, name=where)
+
+
+def principal_components(
+    acts: xr.DataArray,
+    n: int | None = None,
+    *,
+    layers: str | Sequence[str] | None = None,
+) -> xr.DataArray:
+    """Pseudo-units: projections of each layer's activations onto its top-``n`` principal axes.
+
+    The axes are the right singular vectors of the layer's centred activations ``A − mean(A)``
+    (stimuli × units), in decreasing order of variance; each axis's sign is fixed so that its
+    largest-magnitude loading is positive. The pseudo-unit's response is the projection of the
+    uncentred activations ``Σ_i v_i a_i(s)``: the principal component scores ``U_k S_k`` plus the
+    constant ``Σ_i v_i mean(a_i)`` (module docstring). Pseudo-units of a layer are uncorrelated
+    over the stimuli, with variances ``S_k² / (N − 1)``.
+
+    Only axes of non-zero variance are returned: a layer has at most its numerical rank
+    ``r = #{S_k > S_1 · max(N, U) · eps}`` components (at most ``min(N − 1, U)``), since a
+    projection onto a zero-variance axis is rounding noise that a quantiser would turn into
+    spurious bins. An ``n`` above a layer's rank gives ``r`` components there, with a warning.
+
+    Parameters
+    ----------
+    acts : DataArray
+        Activations with dims ``("stimulus", "unit")`` and a ``layer`` coordinate on ``unit``.
+    n : int, optional
+        Components per layer (>= 1); default all of non-zero variance.
+    layers : str or sequence of str, optional
+        Layers to analyse; default all, in their order along ``unit``.
+
+    Returns
+    -------
+    DataArray
+        Dims ``("stimulus", "unit")``: per layer its components, with ``layer``, ``index``
+        (component number, 0 = most variance), ``basis`` (``"pca"``) and
+        ``explained_variance_ratio`` (``S_k² / Σ_j S_j²``, the fraction of the layer's total
+        variance) on ``unit``; stimulus coordinates and attrs as :func:`random_directions`.
+
+    Raises
+    ------
+    TypeError, ValueError, KeyError
+        As :func:`random_directions`.
+
+    References
+    ----------
+    Jolliffe, I. T. (2002). Principal Component Analysis, 2nd ed. Springer.
+    Golub, G. H. & Van Loan, C. F. (2013). Matrix Computations, 4th ed., §5.4 (numerical rank).
+
+    Examples
+    --------
+    >>> from factorprobe.analysis.planted import planted_units
+    >>> acts = planted_units(kinds=("size",), n_units=4, noise=(0.5,), n_sizes=4, n_x=3, n_y=3)
+    >>> pcs = principal_components(acts, 2)
+    >>> ratio = pcs["explained_variance_ratio"].values
+    >>> pcs["index"].values.tolist(), bool(ratio[0] >= ratio[1])
+    ([0, 1], True)
+    """
+    where = "principal_components"
+    if n is not None:
+        n = check_int(n, name="n", where=where, minimum=1)
+    weights = directions(acts, n, basis="pca", layers=layers)
+    return _project(acts, weights, name=where)
+
+
+def directions(
+    acts: xr.DataArray,
+    n: int | None = None,
+    *,
+    basis: Basis = "random",
+    seed: int | np.random.Generator | None = 0,
+    layers: str | Sequence[str] | None = None,
+) -> xr.DataArray:
+    """The unit-norm directions behind :func:`random_directions` / :func:`principal_components`.
+
+    Parameters
+    ----------
+    acts : DataArray
+        Activations, as for :func:`random_directions`.
+    n : int, optional
+        Directions per layer; required for ``basis="random"``, default all for ``"pca"``.
+    basis : {"random", "pca"}, default="random"
+        Random isotropic directions or principal axes.
+    seed : int, Generator or None, default=0
+        Seed of the random directions (unused for ``"pca"``).
+    layers : str or sequence of str, optional
+        Layers to use; default all.
+
+    Returns
+    -------
+    DataArray
+        Dims ``("unit", "source")``: row ``k`` is the direction of pseudo-unit ``k`` (same
+        ``unit`` coordinates as the pseudo-units) expressed over all captured units ``source``
+        (coordinates ``source_layer``, ``source_index``), zero outside its own layer and of unit
+        Euclidean norm. ``pseudo.values == acts.values @ weights.values.T`` up to rounding, and
+        ``weights.isel(unit=k)`` is what a saliency map of the direction differentiates.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``basis`` or ``n=None`` with ``basis="random"``; otherwise as
+        :func:`random_directions`.
+
+    Examples
+    --------
+    >>> from factorprobe.analysis.planted import planted_units
+    >>> acts = planted_units(kinds=("size",), n_units=3, noise=(0.5,), n_sizes=4, n_x=3, n_y=3)
+    >>> w = directions(acts, 2, seed=0)
+    >>> w.dims, np.linalg.norm(w.values, axis=1).round(12).tolist()
+    (('unit', 'source'), [1.0, 1.0])
+    """
+    where = "directions"
+    check_choice(basis, BASES, name="basis", where=where)
+    if n is None and basis == "random":
+        raise ValueError(
+            f"The 'n' parameter of {where} must be an int >= 1 for basis='random'; got None."
+        )
+    if n is not None:
+        n = check_int(n, name="n", where=where, minimum=1)
+    checked, blocks = layer_blocks(acts, where=where)
+    labels = np.asarray(checked[LAYER].values).astype(str)
+    chosen = _chosen_layers([name for name, _ in blocks], layers, where=where)
+    base = seed_int(seed) if basis == "random" else None
+
+    rows: list[np.ndarray] = []
+    layer_of: list[str] = []
+    index_of: list[np.ndarray] = []
+    ratios: list[np.ndarray] = []
+    for name, block in blocks:
+        if name not in chosen:
+            continue
+        if basis == "random":
+            local, ratio = _random_axes(block.shape[1], n, _layer_rng(base, name)), None
+        else:
+            local, ratio = _principal_axes(block, n, name)
+        full = np.zeros((local.shape[1], labels.size))
+        full[:, labels == name] = local.T
+        rows.append(full)
+        layer_of += [name] * local.shape[1]
+        index_of.append(np.arange(local.shape[1]))
+        ratios.append(ratio if ratio is not None else np.empty(0))
+    weights = np.concatenate(rows, axis=0)
+    coords = {
+        UNIT: (UNIT, np.arange(weights.shape[0])),
+        LAYER: (UNIT, np.asarray(layer_of, dtype=str)),
+        INDEX: (UNIT, np.concatenate(index_of)),
+        BASIS: (UNIT, np.full(weights.shape[0], basis)),
+        SOURCE: (SOURCE, np.asarray(checked[UNIT].values)),
+        "source_layer": (SOURCE, labels),
+        "source_index": (
+            SOURCE,
+            np.asarray(checked[INDEX].values) if INDEX in checked.coords else _within(labels),
+        ),
+    }
+    if basis == "pca":
+        coords[RATIO] = (UNIT, np.concatenate(ratios))
+    attrs = {
+        BASIS: basis,
+        "directions_method": _METHODS[basis],
+        "directions_n": "all" if n is None else int(n),
+        "centered": 0,
+    }
+    if base is not None:
+        attrs["directions_seed"] = int(base)
+    return xr.DataArray(weights, dims=(UNIT, SOURCE), coords=coords, name="directions", attrs=attrs)
+
+
+def basis_comparison(
+    units: xr.Dataset | xr.DataArray,
+    baseline: xr.Dataset | xr.DataArray,
+    *,
+    measure: str = "selectivity",
+    percentile: float = 95.0,
+    test: Test = "mannwhitney",
+    missing: Missing = "exclude",
+) -> xr.Dataset:
+    """Per layer, how the basis units' ``measure`` compares with its distribution over a baseline.
+
+    For each layer present in both inputs, with ``x`` the units' values and ``y`` the baseline's
+    (pseudo-units from :func:`random_directions` or :func:`principal_components`):
+
+    - ``baseline_percentile``: the ``percentile``-th percentile of ``y`` (linear interpolation);
+    - ``fraction_above``: the fraction of ``x`` strictly above it. If the basis is not
+      privileged (units exchangeable with random directions) it is about ``1 − percentile/100``;
+      ``baseline_fraction_above``, the same fraction computed for ``y`` itself, is that chance
+      level for the data at hand (lower when ``y`` has ties at the percentile, e.g. SI = 1);
+    - ``median_units``, ``median_baseline``;
+    - ``statistic`` and ``p_value`` of a one-sided two-sample test of "units larger than
+      baseline": Mann–Whitney U (``statistic`` = U of the units, ties averaged, normal
+      approximation with tie correction for large samples) or Kolmogorov–Smirnov (``statistic``
+      = sup of G_baseline − F_units, p exact or asymptotic as in scipy); p-values are per layer,
+      not corrected across layers;
+    - ``probability_greater`` = U / (n_x n_y) = P(X > Y) + P(X = Y)/2, the common-language
+      effect size (0.5: no difference), whichever the test.
+
+    The test treats the units as a sample; under the null hypothesis (the basis is a random
+    rotation) they are nearly independent draws of the same distribution as the random
+    directions (exactly so as the layer's width grows), so the p-value is an approximate guide.
+
+    Missing values: a unit with no significant MI for any compared factor has ``selectivity``
+    (and modularity) NaN in :func:`~factorprobe.analysis.unit_table`. With
+    ``missing="exclude"`` (default) such units are left out of both distributions, so the
+    comparison asks whether the units that code something code it more exclusively than the
+    directions that code something; with ``"zero"`` they count as 0 (not selective), which
+    also penalises a basis with many silent units. Either way their counts are reported
+    (``n_missing_units``, ``n_missing_baseline``; ``n_units`` and ``n_baseline`` count the values
+    compared). A layer with no values on one side gets NaN statistics.
+
+    Parameters
+    ----------
+    units, baseline : Dataset or DataArray
+        Unit tables (outputs of :func:`~factorprobe.analysis.unit_table`) or DataArrays of the
+        measure with dims ``("unit",)``; both need a ``layer`` coordinate on ``unit``. A
+        measure over ``(unit, factor)`` such as ``mi`` is passed as a DataArray,
+        ``table["mi"].sel(factor="size")``.
+    measure : str, default="selectivity"
+        Variable of the unit tables to compare (ignored for DataArrays, whose name is recorded).
+    percentile : float, default=95.0
+        Percentile of the baseline, in (0, 100).
+    test : {"mannwhitney", "ks"}, default="mannwhitney"
+        One-sided two-sample test.
+    missing : {"exclude", "zero"}, default="exclude"
+        What NaN values mean (above).
+
+    Returns
+    -------
+    Dataset
+        Over ``layer`` (layers of ``units`` present in ``baseline``, in order): the variables
+        above, in the units of the measure (fractions and counts unitless). Attrs: ``measure``,
+        ``percentile``, ``test``, ``alternative="greater"``, ``missing``, ``baseline_basis``.
+
+    Raises
+    ------
+    KeyError
+        If ``measure`` is not a variable of a table, or the inputs share no layer.
+    ValueError
+        For bad options, a measure not over ``unit`` only, or no ``layer`` coordinate.
+    TypeError
+        If an input is neither a Dataset nor a DataArray.
+
+    References
+    ----------
+    Mann, H. B. & Whitney, D. R. (1947). Ann. Math. Stat. 18, 50–60.
+    McGraw, K. O. & Wong, S. P. (1992). A common language effect size statistic. Psychol.
+    Bull. 111, 361–365.
+    Bau, D. et al. (2017). Network dissection. CVPR (units vs random rotations).
+    Morcos, A. S. et al. (2018). On the importance of single directions for generalization.
+    ICLR.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> u = xr.DataArray([0.9, 0.8, 0.95, float("nan")], dims="unit",
+    ...                  coords={"layer": ("unit", ["fc1"] * 4)})
+    >>> b = xr.DataArray([0.1, 0.2, 0.3, 0.4, 0.5], dims="unit",
+    ...                  coords={"layer": ("unit", ["fc1"] * 5)})
+    >>> res = basis_comparison(u, b)
+    >>> float(res["fraction_above"][0]), int(res["n_missing_units"][0])
+    (1.0, 1)
+    """
+    where = "basis_comparison"
+    percentile = check_real(percentile, name="percentile", where=where, minimum=0.0, maximum=100.0)
+    if percentile in (0.0, 100.0):
+        raise ValueError(
+            f"The 'percentile' parameter of {where} must be in (0, 100), exclusive; "
+            f"got {percentile}."
+        )
+    check_choice(test, TESTS, name="test", where=where)
+    check_choice(missing, MISSING, name="missing", where=where)
+    x_all = _measure(units, measure, "units", where)
+    y_all = _measure(baseline, measure, "baseline", where)
+    x_layers = list(map(str, pd.unique(np.asarray(x_all[LAYER].values).astype(str))))
+    y_labels = np.asarray(y_all[LAYER].values).astype(str)
+    shared = [name for name in x_layers if name in set(y_labels)]
+    if not shared:
+        raise KeyError(
+            f"{where} found no layer in both inputs; units have layers {x_layers}, baseline "
+            f"has {sorted(set(y_labels.tolist()))}."
+        )
+    x_labels = np.asarray(x_all[LAYER].values).astype(str)
+    columns = [
+        _compare_layer(
+            np.asarray(x_all.values, dtype=float)[x_labels == name],
+            np.asarray(y_all.values, dtype=float)[y_labels == name],
+            percentile,
+            test,
+            missing,
+        )
+        for name in shared  # one iteration per layer; the work inside is vectorised
+    ]
+    ds = xr.Dataset(coords={LAYER: shared})
+    for key in columns[0]:
+        values = np.asarray([c[key] for c in columns])
+        ds[key] = ((LAYER,), values)
+    basis = (
+        ",".join(map(str, pd.unique(np.asarray(baseline[BASIS].values).astype(str))))
+        if BASIS in baseline.coords
+        else "unknown"
+    )
+    ds.attrs = {
+        "measure": str(x_all.name),
+        "percentile": percentile,
+        "test": test,
+        "alternative": "greater",
+        "missing": missing,
+        "baseline_basis": basis,
+    }
+    return ds
+
+
+def _project(acts: xr.DataArray, weights: xr.DataArray, *, name: str) -> xr.DataArray:
+    labels = weights["source_layer"].values
+    values = np.asarray(acts.transpose(STIMULUS, UNIT).values, dtype=np.float64)
+    keep = np.isin(labels, np.unique(weights[LAYER].values))
+    projected = values[:, keep] @ weights.values[:, keep].T
+    coords = {k: v for k, v in acts.coords.items() if v.dims == (STIMULUS,)}
+    unit_coords = {k: v for k, v in weights.coords.items() if v.dims == (UNIT,)}
+    return xr.DataArray(
+        projected,
+        dims=(STIMULUS, UNIT),
+        coords={**coords, **unit_coords},
+        name=name,
+        attrs={**acts.attrs, **weights.attrs},
+    )
+
+
+def _layer_rng(base: int, layer: str) -> np.random.Generator:
+    """A layer's directions depend on the seed and the layer's name only."""
+    return np.random.default_rng([base, 1, zlib.crc32(layer.encode())])
+
+
+def _random_axes(n_units: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_units, n)``: columns uniform on the unit sphere (normalised Gaussian vectors)."""
+    draws = rng.standard_normal((n_units, n))
+    return draws / np.linalg.norm(draws, axis=0, keepdims=True)
+
+
+def _principal_axes(block: np.ndarray, n: int | None, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(U, k)`` principal axes of a layer's ``(S, U)`` activations and their variance ratios."""
+    centred = block - block.mean(axis=0, keepdims=True)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    tol = (singular[0] if singular.size else 0.0) * max(centred.shape) * np.finfo(float).eps
+    rank = int((singular > tol).sum())
+    k = rank if n is None else min(n, rank)
+    if n is not None and n > rank:
+        warnings.warn(
+            f"principal_components: layer {layer!r} has rank {rank} over these stimuli; "
+            f"returning {rank} components instead of n={n}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    axes = vt[:k].T
+    biggest = np.abs(axes).argmax(axis=0)
+    axes = axes * np.sign(axes[biggest, np.arange(k)])
+    total = (singular**2).sum()
+    ratio = singular[:k] ** 2 / total if total > 0 else np.zeros(k)
+    return axes, ratio
+
+
+def _chosen_layers(available: list[str], layers: str | Sequence[str] | None, *, where: str):
+    if layers is None:
+        return set(available)
+    wanted = [layers] if isinstance(layers, str) else list(layers)
+    valid = ", ".join(repr(a) for a in available)
+    if not wanted:
+        raise ValueError(
+            f"The 'layers' parameter of {where} must name at least one layer ({valid}); got []."
+        )
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise KeyError(f"Unknown layer {unknown[0]!r} for {where}; valid layers: {valid}.")
+    return set(wanted)
+
+
+def _within(labels: np.ndarray) -> np.ndarray:
+    """Position of each unit within its layer (when the activations carry no ``index``)."""
+    return pd.Series(labels).groupby(labels).cumcount().to_numpy()
+
+
+def _measure(obj: object, measure: str, role: str, where: str) -> xr.DataArray:
+    if isinstance(obj, xr.Dataset):
+        if measure not in obj.data_vars:
+            over_unit = [str(k) for k, v in obj.data_vars.items() if v.dims == (UNIT,)]
+            raise KeyError(
+                f"The 'measure' {measure!r} of {where} is not a variable of the {role} table; "
+                f"variables over 'unit': {', '.join(repr(v) for v in over_unit)}."
+            )
+        values = obj[measure]
+    elif isinstance(obj, xr.DataArray):
+        values = obj if obj.name is not None else obj.rename(measure)
+    else:
+        raise TypeError(
+            f"The {role!r} argument of {where} must be a unit table (xarray.Dataset) or a "
+            f"DataArray over 'unit'; got {type(obj).__name__}."
+        )
+    if values.dims != (UNIT,):
+        raise ValueError(
+            f"The {role} measure {values.name!r} of {where} must have dims ('unit',); got "
+            f"{values.dims}; select one value per unit first, e.g. "
+            f"table[{values.name!r}].sel(factor='size')."
+        )
+    if LAYER not in values.coords or values[LAYER].dims != (UNIT,):
+        raise ValueError(
+            f"The {role} of {where} need a 'layer' coordinate on 'unit' to pair layers; add "
+            "one with .assign_coords(layer=('unit', names))."
+        )
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"The {role} measure of {where} must be numeric; got {values.dtype}.")
+    return values
+
+
+def _compare_layer(
+    x: np.ndarray, y: np.ndarray, percentile: float, test: str, missing: str
+) -> dict[str, float | int]:
+    x_nan, y_nan = np.isnan(x), np.isnan(y)
+    if missing == "zero":
+        x, y = np.where(x_nan, 0.0, x), np.where(y_nan, 0.0, y)
+    else:
+        x, y = x[~x_nan], y[~y_nan]
+    out: dict[str, float | int] = dict.fromkeys(
+        (
+            "fraction_above",
+            "baseline_percentile",
+            "baseline_fraction_above",
+            "median_units",
+            "median_baseline",
+            "statistic",
+            "p_value",
+            "probability_greater",
+        ),
+        np.nan,
+    )
+    out |= {
+        "n_units": int(x.size),
+        "n_baseline": int(y.size),
+        "n_missing_units": int(x_nan.sum()),
+        "n_missing_baseline": int(y_nan.sum()),
+    }
+    if x.size == 0 or y.size == 0:
+        return out
+    threshold = float(np.percentile(y, percentile))
+    u = stats.mannwhitneyu(x, y, alternative="greater")
+    if test == "mannwhitney":
+        statistic, p_value = float(u.statistic), float(u.pvalue)
+    else:
+        # scipy's alternative='less' is "CDF of x below CDF of y": x stochastically larger
+        ks = stats.ks_2samp(x, y, alternative="less")
+        statistic, p_value = float(ks.statistic), float(ks.pvalue)
+    out |= {
+        "fraction_above": float((x > threshold).mean()),
+        "baseline_percentile": threshold,
+        "baseline_fraction_above": float((y > threshold).mean()),
+        "median_units": float(np.median(x)),
+        "median_baseline": float(np.median(y)),
+        "statistic": statistic,
+        "p_value": p_value,
+        "probability_greater": float(u.statistic) / (x.size * y.size),
+    }
+    return out

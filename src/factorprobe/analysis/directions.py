@@ -324,10 +324,16 @@ def basis_comparison(
     (pseudo-units from :func:`random_directions` or :func:`principal_components`):
 
     - ``baseline_percentile``: the ``percentile``-th percentile of ``y`` (linear interpolation);
-    - ``fraction_above``: the fraction of ``x`` strictly above it. If the basis is not
-      privileged (units exchangeable with random directions) it is about ``1 − percentile/100``;
+    - ``fraction_above``: the fraction of ``x`` strictly above it ("more selective than the
+      95th percentile of random directions"). If the basis is not privileged (units
+      exchangeable with random directions) it is about ``1 − percentile/100``;
       ``baseline_fraction_above``, the same fraction computed for ``y`` itself, is that chance
-      level for the data at hand (lower when ``y`` has ties at the percentile, e.g. SI = 1);
+      level for the data at hand;
+    - ``fraction_at_or_above`` and ``baseline_fraction_at_or_above``: the same with ``>=``.
+      The two differ only when values tie at the percentile. They do for the selectivity index:
+      SI is exactly 1 whenever the second factor's bias-corrected MI is clipped at 0, and when
+      over ``100 − percentile`` % of the baseline sits at 1 the percentile is 1 and nothing can
+      be strictly above it; then compare ``fraction_at_or_above`` with its chance level;
     - ``median_units``, ``median_baseline``;
     - ``statistic`` and ``p_value`` of a one-sided two-sample test of "units larger than
       baseline": Mann–Whitney U (``statistic`` = U of the units, ties averaged, normal
@@ -566,6 +572,8 @@ def _compare_layer(
             "fraction_above",
             "baseline_percentile",
             "baseline_fraction_above",
+            "fraction_at_or_above",
+            "baseline_fraction_at_or_above",
             "median_units",
             "median_baseline",
             "statistic",
@@ -594,6 +602,8 @@ def _compare_layer(
         "fraction_above": float((x > threshold).mean()),
         "baseline_percentile": threshold,
         "baseline_fraction_above": float((y > threshold).mean()),
+        "fraction_at_or_above": float((x >= threshold).mean()),
+        "baseline_fraction_at_or_above": float((y >= threshold).mean()),
         "median_units": float(np.median(x)),
         "median_baseline": float(np.median(y)),
         "statistic": statistic,

@@ -1,19 +1,13 @@
 """Pseudo-units along random directions and principal axes of a layer (DESIGN §5.12).
 
-Is the neuron basis privileged? A layer's units are the projections of its activation vector onto
-the coordinate axes ``e_i``. If the network had no reason to align what it codes with those axes,
-a unit would be no more selective than the projection onto any other unit-norm direction ``d``.
-This module builds such pseudo-units, in the same form as the activations, so that every measure
-(:func:`~factorprobe.analysis.unit_table`, tuning, ANOVA) runs on them unchanged, and compares
-a measure of the basis units with its distribution over the pseudo-units
-(:func:`basis_comparison`).
-
-Projections are of the *uncentred* activations, ``r_d(s) = Σ_i d_i a_i(s)``, so that a basis unit is
-exactly the pseudo-unit ``d = e_i`` and every measure compares like with like. Centring would
-subtract a constant ``Σ_i d_i mean(a_i)`` from each pseudo-unit, which changes no information or
-selectivity measure (MI, its significance, SI, modularity, KL selectivity, ω², ANOVA and
-quantile bins are all invariant to adding a constant to a response); it would change only the
-shift-dependent ones (the ``"threshold"`` quantiser, the mean-response selectivity index).
+Is the neuron basis privileged? A unit is the projection of the layer's activations onto an axis
+``e_i``; the pseudo-units here project onto other unit-norm directions, in the same form as the
+activations, so every measure runs on them unchanged; :func:`basis_comparison` sets the units
+against them. Projections are of the *uncentred* activations, ``r_d(s) = Σ_i d_i a_i(s)``, so a
+basis unit is exactly the pseudo-unit ``d = e_i``. Centring would subtract a constant from each
+pseudo-unit, which changes no information or selectivity measure (MI, its significance, SI,
+modularity, KL selectivity, ω², ANOVA and quantile bins are shift-invariant), only the
+``"threshold"`` quantiser and the mean-response selectivity index.
 """
 
 from __future__ import annotations
@@ -52,6 +46,11 @@ MISSING: tuple[str, ...] = get_args(Missing)
 BASIS = "basis"  # coordinate on ``unit`` naming the basis a (pseudo-)unit belongs to
 SOURCE = "source"  # dimension of the captured units a direction is expressed in
 RATIO = "explained_variance_ratio"
+_COMPARISON = (
+    *("fraction_above", "baseline_percentile", "baseline_fraction_above"),
+    *("fraction_at_or_above", "baseline_fraction_at_or_above", "median_units"),
+    *("median_baseline", "statistic", "p_value", "probability_greater"),
+)
 _METHODS = {
     "random": "projection of the uncentred activations onto unit-norm directions drawn "
     "isotropically (normalised standard normal vectors) in each layer's unit space",
@@ -71,9 +70,7 @@ def random_directions(
 
     For a layer with ``U`` units, each direction ``d`` is a standard normal vector in R^U divided
     by its norm, which is uniform on the unit sphere (isotropic: no axis is favoured). The
-    pseudo-unit's response to stimulus ``s`` is ``Σ_i d_i a_i(s)``, the activations uncentred
-    (module docstring: a basis unit is the case ``d = e_i``; no information or selectivity
-    measure depends on the centring).
+    pseudo-unit's response to stimulus ``s`` is ``Σ_i d_i a_i(s)`` (uncentred: module docstring).
 
     A layer's directions depend only on ``seed``, the layer's name and its number of units: not
     on the other layers, their order, the ``layers`` selection or how the activations are
@@ -108,26 +105,21 @@ def random_directions(
     TypeError
         If ``acts`` is not a DataArray, ``n`` not an int, or ``seed`` of the wrong type.
     ValueError
-        If ``n < 1``, ``acts`` has the wrong dims, NaN responses or no ``layer`` coordinate.
+        If ``n < 1``, or ``acts`` has the wrong dims, NaN or no ``layer`` coordinate.
     KeyError
         For an unknown layer.
 
     See Also
     --------
-    directions : the direction vectors themselves (e.g. for the saliency of a direction).
-    principal_components : the same along the principal axes.
+    directions : the direction vectors (e.g. for the saliency of a direction).
     basis_comparison : basis units vs these pseudo-units.
 
     References
     ----------
-    Szegedy, C. et al. (2014). Intriguing properties of neural networks. ICLR (units are no more
-    interpretable than random directions).
-    Morcos, A. S., Barrett, D. G. T., Rabinowitz, N. C. & Botvinick, M. (2018). On the
-    importance of single directions for generalization. ICLR.
-    Bau, D., Zhou, B., Khosla, A., Oliva, A. & Torralba, A. (2017). Network dissection. CVPR
-    (basis units are more interpretable than random rotations).
-    Muller, M. E. (1959). A note on a method for generating points uniformly on n-dimensional
-    spheres. Commun. ACM 2, 19–20.
+    Szegedy, C. et al. (2014). Intriguing properties of neural networks. ICLR.
+    Bau, D. et al. (2017). Network dissection. CVPR (units vs random rotations).
+    Morcos, A. S. et al. (2018). On the importance of single directions for generalization. ICLR.
+    Muller, M. E. (1959). Uniform points on n-dimensional spheres. Commun. ACM 2, 19–20.
 
     Examples
     --------
@@ -152,17 +144,13 @@ def principal_components(
 ) -> xr.DataArray:
     """Pseudo-units: projections of each layer's activations onto its top-``n`` principal axes.
 
-    The axes are the right singular vectors of the layer's centred activations ``A − mean(A)``
-    (stimuli × units), in decreasing order of variance; each axis's sign is fixed so that its
-    largest-magnitude loading is positive. The pseudo-unit's response is the projection of the
-    uncentred activations ``Σ_i v_i a_i(s)``: the principal component scores ``U_k S_k`` plus the
-    constant ``Σ_i v_i mean(a_i)`` (module docstring). Pseudo-units of a layer are uncorrelated
-    over the stimuli, with variances ``S_k² / (N − 1)``.
-
-    Only axes of non-zero variance are returned: a layer has at most its numerical rank
-    ``r = #{S_k > S_1 · max(N, U) · eps}`` components (at most ``min(N − 1, U)``), since a
-    projection onto a zero-variance axis is rounding noise that a quantiser would turn into
-    spurious bins. An ``n`` above a layer's rank gives ``r`` components there, with a warning.
+    The axes are the right singular vectors of the layer's centred activations (stimuli ×
+    units) by decreasing variance, each signed so its largest-magnitude loading is positive.
+    The response is the projection of the uncentred activations ``Σ_i v_i a_i(s)``: the PC
+    scores ``U_k S_k`` plus the constant ``Σ_i v_i mean(a_i)``; a layer's pseudo-units are
+    uncorrelated. At most the numerical rank ``r = #{S_k > S_1 · max(N, U) · eps}`` axes are
+    returned (a projection onto a zero-variance axis is rounding noise that a quantiser would
+    turn into spurious bins); ``n > r`` gives ``r`` components there, with a warning.
 
     Parameters
     ----------
@@ -242,8 +230,7 @@ def directions(
     Raises
     ------
     ValueError
-        For an unknown ``basis`` or ``n=None`` with ``basis="random"``; otherwise as
-        :func:`random_directions`.
+        For an unknown ``basis``, ``n=None`` with ``"random"``; else as :func:`random_directions`.
 
     Examples
     --------
@@ -324,37 +311,28 @@ def basis_comparison(
     (pseudo-units from :func:`random_directions` or :func:`principal_components`):
 
     - ``baseline_percentile``: the ``percentile``-th percentile of ``y`` (linear interpolation);
-    - ``fraction_above``: the fraction of ``x`` strictly above it ("more selective than the
-      95th percentile of random directions"). If the basis is not privileged (units
-      exchangeable with random directions) it is about ``1 − percentile/100``;
-      ``baseline_fraction_above``, the same fraction computed for ``y`` itself, is that chance
-      level for the data at hand;
-    - ``fraction_at_or_above`` and ``baseline_fraction_at_or_above``: the same with ``>=``.
-      The two differ only when values tie at the percentile. They do for the selectivity index:
-      SI is exactly 1 whenever the second factor's bias-corrected MI is clipped at 0, and when
-      over ``100 − percentile`` % of the baseline sits at 1 the percentile is 1 and nothing can
-      be strictly above it; then compare ``fraction_at_or_above`` with its chance level;
+    - ``fraction_above``: the fraction of ``x`` strictly above it; about ``1 − percentile/100``
+      if units are exchangeable with the directions. ``baseline_fraction_above``, the same for
+      ``y``, is that chance level for the data at hand;
+    - ``fraction_at_or_above``, ``baseline_fraction_at_or_above``: the same with ``>=``. They
+      differ when values tie at the percentile, as SI does: SI = 1 whenever the second factor's
+      corrected MI is clipped at 0, and if more than ``100 − percentile`` % of the baseline is
+      at 1, nothing is strictly above the percentile; read these against each other then;
     - ``median_units``, ``median_baseline``;
-    - ``statistic`` and ``p_value`` of a one-sided two-sample test of "units larger than
-      baseline": Mann–Whitney U (``statistic`` = U of the units, ties averaged, normal
-      approximation with tie correction for large samples) or Kolmogorov–Smirnov (``statistic``
-      = sup of G_baseline − F_units, p exact or asymptotic as in scipy); p-values are per layer,
-      not corrected across layers;
+    - ``statistic``, ``p_value``: one-sided test of "units larger": Mann–Whitney U (U of the
+      units, ties averaged) or Kolmogorov–Smirnov (sup of G_baseline − F_units), as in scipy;
+      per layer, not corrected across layers. Under the null (the basis is a random rotation)
+      the units are nearly independent draws of the directions' distribution (exactly so as
+      the layer widens), so the p-value is an approximate guide;
     - ``probability_greater`` = U / (n_x n_y) = P(X > Y) + P(X = Y)/2, the common-language
       effect size (0.5: no difference), whichever the test.
 
-    The test treats the units as a sample; under the null hypothesis (the basis is a random
-    rotation) they are nearly independent draws of the same distribution as the random
-    directions (exactly so as the layer's width grows), so the p-value is an approximate guide.
-
-    Missing values: a unit with no significant MI for any compared factor has ``selectivity``
-    (and modularity) NaN in :func:`~factorprobe.analysis.unit_table`. With
-    ``missing="exclude"`` (default) such units are left out of both distributions, so the
-    comparison asks whether the units that code something code it more exclusively than the
-    directions that code something; with ``"zero"`` they count as 0 (not selective), which
-    also penalises a basis with many silent units. Either way their counts are reported
-    (``n_missing_units``, ``n_missing_baseline``; ``n_units`` and ``n_baseline`` count the values
-    compared). A layer with no values on one side gets NaN statistics.
+    Missing values: a unit with no significant MI for any compared factor has SI (and
+    modularity) NaN. ``missing="exclude"`` leaves them out of both sides (do the units that code
+    something code it more exclusively than the directions that do?); ``"zero"`` counts them as
+    0, which also penalises a basis with many silent units. ``n_units``, ``n_baseline`` count
+    the values compared, ``n_missing_units``, ``n_missing_baseline`` the NaNs. A layer with no
+    value on one side gets NaN statistics. See docs/directions.md.
 
     Parameters
     ----------
@@ -567,22 +545,7 @@ def _compare_layer(
         x, y = np.where(x_nan, 0.0, x), np.where(y_nan, 0.0, y)
     else:
         x, y = x[~x_nan], y[~y_nan]
-    out: dict[str, float | int] = dict.fromkeys(
-        (
-            "fraction_above",
-            "baseline_percentile",
-            "baseline_fraction_above",
-            "fraction_at_or_above",
-            "baseline_fraction_at_or_above",
-            "median_units",
-            "median_baseline",
-            "statistic",
-            "p_value",
-            "probability_greater",
-        ),
-        np.nan,
-    )
-    out |= {
+    out: dict[str, float | int] = dict.fromkeys(_COMPARISON, np.nan) | {
         "n_units": int(x.size),
         "n_baseline": int(y.size),
         "n_missing_units": int(x_nan.sum()),

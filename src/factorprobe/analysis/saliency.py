@@ -114,7 +114,7 @@ def saliency(
         ``layer`` and ``index`` (the unit's index within the layer, or the direction's row
         number); ``stimulus`` carries the coordinates of ``stim`` (factor values, in order).
         Values in activation per unit pixel intensity (``"gradient"``) or in activation units
-        (``"gradient_x_input"``); float32, or the dtype of the model's parameters. Attrs name
+        (``"gradient_x_input"``), in the dtype of the model's parameters. Attrs name
         the model and its weights, ``layer``, ``values`` (which output was differentiated),
         ``activation``, ``target`` (``"unit"`` or ``"direction"``), ``method`` and ``units``.
 
@@ -176,7 +176,8 @@ def saliency(
     (target,) = resolve_targets(probed, [layer], activation)
     if unit is not None:
         indices = _unit_indices(unit, target)
-        weights = np.eye(target.n_units)[indices]
+        weights = np.zeros((indices.size, target.n_units))
+        weights[np.arange(indices.size), indices] = 1.0
     else:
         weights = _directions(direction, target)
         indices = np.arange(weights.shape[0])

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from factorprobe.analysis.anova import two_way_anova
-from factorprobe.analysis.directions import basis_comparison, random_directions
+from factorprobe.analysis.basis import basis_comparison
+from factorprobe.analysis.directions import random_directions
 from factorprobe.analysis.table import unit_table
 from factorprobe.probing import capture, load_model
 from factorprobe.stimuli import grid, render

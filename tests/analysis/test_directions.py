@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 from scipy import stats
 
+from factorprobe.analysis.basis import basis_comparison
 from factorprobe.analysis.directions import (
-    basis_comparison,
     directions,
     principal_components,
     random_directions,

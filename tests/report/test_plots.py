@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from factorprobe.analysis import planted_units, response_map, tuning_curves, unit_table
-from factorprobe.analysis.directions import basis_comparison, random_directions
+from factorprobe.analysis.basis import basis_comparison
+from factorprobe.analysis.directions import random_directions
 from factorprobe.report.plots import (
     new_figure,
     plot_response_map,

@@ -7,7 +7,9 @@ Every measure takes activations ``DataArray[stimulus, unit]`` with the factors a
 from __future__ import annotations
 
 from factorprobe.analysis.anova import two_way_anova
+from factorprobe.analysis.basis import basis_comparison
 from factorprobe.analysis.design import DesignDependenceWarning, factor_codes, factor_dependence
+from factorprobe.analysis.directions import directions, principal_components, random_directions
 from factorprobe.analysis.disentanglement import disentanglement
 from factorprobe.analysis.information import (
     co_information,
@@ -33,11 +35,13 @@ from factorprobe.analysis.tuning import response_map, separability, tolerance, t
 
 __all__ = [
     "DesignDependenceWarning",
+    "basis_comparison",
     "benjamini_hochberg",
     "cka",
     "co_information",
     "conditional_mutual_information",
     "decoding",
+    "directions",
     "disentanglement",
     "entropy",
     "factor_codes",
@@ -49,7 +53,9 @@ __all__ = [
     "mutual_information",
     "omega_squared",
     "planted_units",
+    "principal_components",
     "quantize",
+    "random_directions",
     "response_map",
     "selectivity_index",
     "separability",

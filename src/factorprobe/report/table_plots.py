@@ -332,7 +332,7 @@ def plot_basis_vs_random(
     >>> len(fig.axes)
     2
     """
-    from factorprobe.analysis.directions import basis_comparison
+    from factorprobe.analysis.basis import basis_comparison
 
     where = "plot_basis_vs_random"
     _check_table(units, (measure,), where=where)

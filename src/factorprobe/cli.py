@@ -168,10 +168,80 @@ def _run_train(args: argparse.Namespace) -> None:
     print(f"held-out accuracy: {accuracy}; written to {args.out}")
 
 
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="render, capture, analyse and plot: from a factor grid to a results folder",
+        description="Run every stage of a TOML configuration (default: the embedded model on "
+        "a size x X x Y disc grid) and write its results folder: activations, units.csv/.parquet "
+        "with data_dictionary.csv, layers.csv, plots/ and manifest.json (docs/run.md).",
+    )
+    p.add_argument("config", nargs="?", default=None, help="TOML configuration (examples/)")
+    p.add_argument("--out", default=None, help="results folder (default: [output] folder)")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace a results folder made with another configuration")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary line")
+    p.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> None:
+    from factorprobe.run import run
+
+    folder = run(args.config, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"results: {folder}")
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="rerun the analysis on saved activations (a store or a results folder)",
+        description="Compute the unit table, tuning curves and layer-level results from saved "
+        "activations (activations.zarr, activations.nc, or a results folder holding one).",
+    )
+    p.add_argument("store", help="activations store, NetCDF file or results folder")
+    p.add_argument("--config", default=None, help="TOML whose [analysis] to use "
+                   "(default: the config.toml beside the store)")  # fmt: skip
+    p.add_argument("--out", default=None, help="folder to write (default: the store's folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    p.set_defaults(handler=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> None:
+    from factorprobe.run import analyze
+
+    folder = analyze(args.store, config=args.config, out=args.out, quiet=args.quiet)
+    if not args.quiet:
+        print(f"analysis: {folder}")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="(re)make the plots and report of a results folder",
+        description="Draw the figures (plots/*.png) and the report of a results folder from "
+        "its saved tables.",
+    )
+    p.add_argument("results", help="results folder written by 'factorprobe run' or 'analyze'")
+    p.add_argument("--quiet", action="store_true", help="no summary line")
+    p.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from factorprobe.report.build import make_report
+
+    path = make_report(args.results, quiet=args.quiet)
+    if not args.quiet:
+        print(f"report: {path}")
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_stimuli,
     _add_models,
     _add_train,
+    _add_run,
+    _add_analyze,
+    _add_report,
 ]
 
 

@@ -1,0 +1,586 @@
+"""Run configuration: what ``factorprobe run`` renders, probes, analyses and writes, from TOML.
+
+A configuration file has up to six tables, each optional (``examples/default.toml`` documents every
+key): ``[stimuli]`` (the factor grid), ``[model]`` (network, weights, layers), ``[analysis]``
+(estimator, bins, permutations, factors compared, tuning, decoding), ``[ablation]`` (present =
+run it), ``[output]`` (folder, activation format), and a top-level ``name``.
+
+Several runs go in one file as ``[[run]]`` tables: the top-level tables are the defaults every run
+starts from, and each ``[[run]]`` (with its own ``name``) overrides single keys of them, e.g.
+``[run.model] name = "timm:resnet18"``. Every run gets its own results folder; a combined table
+gathers their units (:mod:`factorprobe.run`).
+
+Each table becomes a frozen dataclass validated in ``__post_init__``; vary one with
+:func:`dataclasses.replace`. Errors name the table, the key, the value and the valid choices,
+e.g. ``Unknown key 'n_bin' in [analysis]; did you mean 'n_bins'? Valid keys: ...``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from factorprobe.dims import FACTOR_GROUPS
+
+__all__ = [
+    "AblationConfig",
+    "AnalysisConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "RunConfig",
+    "StimuliConfig",
+    "dumps_config",
+    "load_config",
+    "parse_config",
+]
+
+# Closed sets, kept beside the options they validate (the analysis defines the same literals).
+ESTIMATORS = ("copula", "plugin")
+CORRECTIONS = ("shuffle", "analytic", "none")
+SIGNIFICANCES = ("permutation", "gtest", "none")
+QUANTIZERS = ("quantile", "uniform", "threshold")
+ACTIVATIONS = ("post", "pre")
+MISFIT = ("raise", "drop")
+SHAPES = ("disc", "square", "triangle", "cross")
+ACTIVATION_FORMATS = ("zarr", "netcdf")
+ABLATION_MODES = ("zero", "mean")
+ABLATION_ORDERS = ("descending", "ascending")
+NUMERIC_FACTORS = ("size", "x", "y", "rotation", "contrast")
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_DOTTED = rf"{_IDENTIFIER}(\.{_IDENTIFIER})*"
+_PYTHON_SPEC = re.compile(rf"python:{_DOTTED}:{_DOTTED}")
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+# ---------------------------------------------------------------------------------------------
+# value checks: one-line messages naming the table, the key, the value and what is valid
+
+
+def _fail(table: str, key: str, expected: str, value: object, kind: type = ValueError) -> None:
+    raise kind(f"The {key!r} key of [{table}] must be {expected}; got {value!r}.")
+
+
+def _choice(table: str, key: str, value: object, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        _fail(table, key, "one of " + ", ".join(repr(c) for c in choices), value)
+    return value  # type: ignore[return-value]
+
+
+def _bool(table: str, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        _fail(table, key, "true or false", value, TypeError)
+    return value  # type: ignore[return-value]
+
+
+def _int(table: str, key: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(table, key, f"an integer >= {minimum}", value, TypeError)
+    if value < minimum:  # type: ignore[operator]
+        _fail(table, key, f"an integer >= {minimum}", value)
+    return int(value)  # type: ignore[arg-type]
+
+
+def _real(
+    table: str, key: str, value: object, low: float | None = None, high: float | None = None
+) -> float:
+    bounds = (
+        f" in [{low}, {high}]"
+        if low is not None and high is not None
+        else (f" >= {low}" if low is not None else "")
+    )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(table, key, f"a number{bounds}", value, TypeError)
+    value = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(value) or (low is not None and value < low):
+        _fail(table, key, f"a finite number{bounds}", value)
+    if high is not None and value > high:
+        _fail(table, key, f"a finite number{bounds}", value)
+    return value
+
+
+def _str(table: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        _fail(table, key, "a non-empty string", value, TypeError)
+    return value  # type: ignore[return-value]
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _reals(table: str, key: str, value: object, low: float | None = None) -> tuple[float, ...]:
+    items = _list(value)
+    if not items:
+        _fail(table, key, "a number or a non-empty list of numbers", value)
+    out = tuple(_real(table, key, v, low) for v in items)
+    if len(set(out)) != len(out):
+        _fail(table, key, "a list of distinct numbers", value)
+    return out
+
+
+def _names(table: str, key: str, value: object, *, empty: bool = False) -> tuple[str, ...]:
+    items = _list(value)
+    if not all(isinstance(v, str) and v for v in items) or (not items and not empty):
+        what = "a list of names" if empty else "a name or a non-empty list of names"
+        _fail(table, key, what, value, TypeError)
+    if len(set(items)) != len(items):
+        _fail(table, key, "a list of distinct names", value)
+    return tuple(items)
+
+
+# ---------------------------------------------------------------------------------------------
+# the tables
+
+
+@dataclass(frozen=True)
+class StimuliConfig:
+    """``[stimuli]``: a full factorial grid of one object on a blank canvas.
+
+    Sizes and positions in pixels (``size`` is a disc's diameter, a square's side, see
+    :mod:`factorprobe.stimuli.shapes`), rotation in degrees, contrast and intensities in [0, 1].
+    Each factor is one value or a list of levels; ``canvas`` defaults to the model's input size.
+    """
+
+    size: tuple[float, ...] = (16.0, 24.0, 32.0, 40.0, 48.0, 56.0)
+    x: tuple[float, ...] = (40.0, 64.0, 88.0, 112.0, 136.0, 160.0, 184.0)
+    y: tuple[float, ...] = (40.0, 64.0, 88.0, 112.0, 136.0, 160.0, 184.0)
+    shape: tuple[str, ...] = ("disc",)
+    rotation: tuple[float, ...] = (0.0,)
+    contrast: tuple[float, ...] = (1.0,)
+    canvas: int | None = None
+    background: float = 0.0
+    foreground: float = 1.0
+    on_misfit: str = "raise"
+
+    def __post_init__(self) -> None:
+        t = "stimuli"
+        for key in ("size", "x", "y"):
+            object.__setattr__(self, key, _reals(t, key, getattr(self, key)))
+        object.__setattr__(self, "rotation", _reals(t, "rotation", self.rotation))
+        object.__setattr__(self, "contrast", _reals(t, "contrast", self.contrast, 0.0))
+        if max(self.contrast) > 1:
+            _fail(t, "contrast", "a list of numbers in [0, 1]", list(self.contrast))
+        if min(self.size) <= 0:
+            _fail(t, "size", "a list of positive sizes in pixels", list(self.size))
+        shapes = _names(t, "shape", self.shape)
+        for s in shapes:
+            _choice(t, "shape", s, SHAPES)
+        object.__setattr__(self, "shape", shapes)
+        if self.canvas is not None:
+            object.__setattr__(self, "canvas", _int(t, "canvas", self.canvas, 8))
+        object.__setattr__(self, "background", _real(t, "background", self.background, 0, 1))
+        object.__setattr__(self, "foreground", _real(t, "foreground", self.foreground, 0, 1))
+        _choice(t, "on_misfit", self.on_misfit, MISFIT)
+
+    def levels(self) -> dict[str, tuple[Any, ...]]:
+        """Factor name -> levels, as :func:`factorprobe.stimuli.grid` takes them."""
+        return {k: getattr(self, k) for k in ("size", "x", "y", "shape", "rotation", "contrast")}
+
+    def n_stimuli(self) -> int:
+        """Number of grid points (before any misfits are dropped)."""
+        return math.prod(len(v) for v in self.levels().values())
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: the network, its weights and preprocessing, and which layers to capture.
+
+    ``name`` is ``"embedded"``, ``"timm:NAME"`` (random init unless ``pretrained`` or
+    ``weights``), or ``"python:module:callable"``: a callable importable from ``module`` (the
+    configuration file's folder is searched first) that returns a ``torch.nn.Module`` when called
+    with ``kwargs``; it then needs ``input_size``, ``mean`` and ``std``, and ``weights`` (a
+    ``.safetensors`` or state-dict file) is loaded into the module it returns. ``layers`` empty
+    means the pooled features and every fully connected layer.
+    """
+
+    name: str = "embedded"
+    pretrained: bool = False
+    weights: str | None = None
+    input_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+    activation: str = "post"
+    batch_size: int = 64
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        t = "model"
+        name = _str(t, "name", self.name)
+        valid = "'embedded', 'timm:NAME' or 'python:module:callable'"
+        if name != "embedded" and not (
+            (name.startswith("timm:") and len(name) > 5) or _PYTHON_SPEC.fullmatch(name)
+        ):
+            _fail(t, "name", valid, name)
+        _bool(t, "pretrained", self.pretrained)
+        if self.pretrained and not name.startswith("timm:"):
+            _fail(t, "pretrained", "false for a model that is not 'timm:NAME'", True)
+        if self.weights is not None:
+            _str(t, "weights", self.weights)
+            if self.pretrained:
+                _fail(t, "weights", "absent when pretrained = true (give one or the other)", "")
+        if self.input_size is not None:
+            object.__setattr__(self, "input_size", _int(t, "input_size", self.input_size, 8))
+        for key in ("mean", "std"):
+            value = getattr(self, key)
+            if value is not None:
+                low = 1e-12 if key == "std" else None
+                items = tuple(_real(t, key, v, low) for v in _list(value))
+                if not items:
+                    _fail(t, key, "a non-empty list of numbers (one per channel)", value)
+                object.__setattr__(self, key, items)
+        if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
+            _fail(t, "std", f"as long as 'mean' ({len(self.mean)} values)", list(self.std))
+        if name.startswith("python:"):
+            missing = [k for k in ("input_size", "mean", "std") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"[model] name = {name!r} needs the keys "
+                    f"{', '.join(repr(m) for m in missing)} (e.g. input_size = 224, "
+                    f"mean = [0.0], std = [1.0] for grayscale without normalisation)."
+                )
+        if not isinstance(self.kwargs, Mapping):
+            _fail(t, "kwargs", "a table of keyword arguments", self.kwargs, TypeError)
+        object.__setattr__(self, "kwargs", dict(self.kwargs))
+        object.__setattr__(self, "layers", _names(t, "layers", self.layers, empty=True))
+        _choice(t, "activation", self.activation, ACTIVATIONS)
+        object.__setattr__(self, "batch_size", _int(t, "batch_size", self.batch_size, 1))
+        if self.device is not None:
+            _choice(t, "device", self.device, ("cpu", "cuda", "mps"))
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """``[analysis]``: the unit table's options, tuning curves and layer-level measures.
+
+    The unit-table keys are :func:`factorprobe.analysis.unit_table`'s parameters by the same
+    names; ``tuning`` names the factors whose tuning curves are saved (``n_boot`` bootstrap
+    resamples); ``decode`` the factors decoded per layer by :func:`~factorprobe.analysis.decoding`
+    (``decode_c``, ``n_splits``); ``cka`` adds linear CKA between layers; ``disentanglement`` adds
+    the literature's scores (slow: gradient-boosted trees per layer).
+    """
+
+    factors: tuple[str, ...] = ("size", "position")
+    compare: tuple[str, ...] | None = None
+    estimator: str = "copula"
+    correction: str = "shuffle"
+    significance: str = "permutation"
+    n_permutations: int = 1000
+    n_bins: int = 8
+    quantizer: str = "quantile"
+    threshold: float = 0.0
+    alpha: float = 0.05
+    family_wise: bool = False
+    seed: int = 0
+    tuning: tuple[str, ...] = ("size", "x", "y")
+    n_boot: int = 1000
+    decode: tuple[str, ...] = ("size", "x", "y")
+    decode_c: float = 1.0
+    n_splits: int = 5
+    cka: bool = True
+    disentanglement: bool = False
+
+    def __post_init__(self) -> None:
+        t = "analysis"
+        object.__setattr__(self, "factors", _names(t, "factors", self.factors))
+        if self.compare is not None:
+            compare = _names(t, "compare", self.compare)
+            unknown = [c for c in compare if c not in self.factors]
+            if unknown:
+                _fail(t, "compare", f"a list of the analysed factors {list(self.factors)}", unknown)
+            object.__setattr__(self, "compare", compare)
+        _choice(t, "estimator", self.estimator, ESTIMATORS)
+        _choice(t, "correction", self.correction, CORRECTIONS)
+        _choice(t, "significance", self.significance, SIGNIFICANCES)
+        _choice(t, "quantizer", self.quantizer, QUANTIZERS)
+        object.__setattr__(
+            self, "n_permutations", _int(t, "n_permutations", self.n_permutations, 1)
+        )
+        object.__setattr__(self, "n_bins", _int(t, "n_bins", self.n_bins, 2))
+        object.__setattr__(self, "threshold", _real(t, "threshold", self.threshold))
+        object.__setattr__(self, "alpha", _real(t, "alpha", self.alpha, 0.0, 1.0))
+        _bool(t, "family_wise", self.family_wise)
+        object.__setattr__(self, "seed", _int(t, "seed", self.seed, 0))
+        object.__setattr__(self, "tuning", _names(t, "tuning", self.tuning, empty=True))
+        object.__setattr__(self, "n_boot", _int(t, "n_boot", self.n_boot, 1))
+        object.__setattr__(self, "decode", _names(t, "decode", self.decode, empty=True))
+        object.__setattr__(self, "decode_c", _real(t, "decode_c", self.decode_c, 1e-12))
+        object.__setattr__(self, "n_splits", _int(t, "n_splits", self.n_splits, 2))
+        _bool(t, "cka", self.cka)
+        _bool(t, "disentanglement", self.disentanglement)
+
+    def needed_factors(self) -> set[str]:
+        """Every factor or group any analysis names."""
+        return set(self.factors) | set(self.tuning) | set(self.decode)
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """``[ablation]``: cumulative ablation of one layer's units, ranked by a unit-table measure.
+
+    Units of ``layer`` are ranked by ``measure`` for ``factor`` (a ``(unit, factor)`` variable of
+    the unit table such as ``mi``; a per-unit one such as ``selectivity`` ignores ``factor``), in
+    ``order``, set to zero or to their mean (``mode``), and ``n_random`` random orders are the
+    baseline.
+    """
+
+    layer: str = "fc1"
+    measure: str = "mi"
+    factor: str = "size"
+    order: str = "descending"
+    mode: str = "zero"
+    n_random: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        t = "ablation"
+        _str(t, "layer", self.layer)
+        _str(t, "measure", self.measure)
+        _str(t, "factor", self.factor)
+        _choice(t, "order", self.order, ABLATION_ORDERS)
+        _choice(t, "mode", self.mode, ABLATION_MODES)
+        object.__setattr__(self, "n_random", _int(t, "n_random", self.n_random, 0))
+        object.__setattr__(self, "seed", _int(t, "seed", self.seed, 0))
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """``[output]``: where results go and in which formats.
+
+    ``folder`` is relative to the working directory (not the configuration file). ``activations``
+    picks a chunked zarr store or one NetCDF file; ``stimuli`` also writes the rendered images as
+    ``stimuli.nc`` (about 200 kB per stimulus at 224 px); ``plots`` writes ``plots/*.png``.
+    ``overwrite`` replaces an existing results folder made with a different configuration.
+    """
+
+    folder: str = "factorprobe-results"
+    activations: str = "zarr"
+    stimuli: bool = False
+    plots: bool = True
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        t = "output"
+        _str(t, "folder", self.folder)
+        _choice(t, "activations", self.activations, ACTIVATION_FORMATS)
+        _bool(t, "stimuli", self.stimuli)
+        _bool(t, "plots", self.plots)
+        _bool(t, "overwrite", self.overwrite)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: stimuli, model, analysis, optional ablation and output, checked together.
+
+    ``base_dir`` is the configuration file's folder (where ``python:`` models and relative
+    ``weights`` are looked up); it is not written to the resolved configuration.
+    """
+
+    name: str = "default"
+    stimuli: StimuliConfig = field(default_factory=StimuliConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    ablation: AblationConfig | None = None
+    output: OutputConfig = field(default_factory=OutputConfig)
+    base_dir: str = "."
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _RUN_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"The 'name' key of a run must be letters, digits, '.', '_' or '-' (it names "
+                f"the run's folder); got {self.name!r}."
+            )
+        levels = self.stimuli.levels()
+        varied = [f for f, v in levels.items() if len(v) > 1]
+        valid = ", ".join(repr(v) for v in varied + [g for g in FACTOR_GROUPS if _has(g, levels)])
+        for key, names in (
+            ("factors", self.analysis.factors),
+            ("tuning", self.analysis.tuning),
+            ("decode", self.analysis.decode),
+        ):
+            for f in names:
+                if not _has(f, levels):
+                    raise ValueError(
+                        f"The {key!r} key of [analysis] names {f!r}, which the stimuli do not "
+                        f"vary (one level or not a factor); valid: {valid}."
+                    )
+        if self.ablation is not None and self.ablation.factor not in self.analysis.factors:
+            raise ValueError(
+                f"The 'factor' key of [ablation] must be one of the analysed factors "
+                f"{list(self.analysis.factors)}; got {self.ablation.factor!r}."
+            )
+
+
+def _has(factor: str, levels: Mapping[str, tuple[Any, ...]]) -> bool:
+    members = FACTOR_GROUPS.get(factor, (factor,))
+    return all(len(levels.get(m, ())) > 1 for m in members)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading and writing TOML
+
+_TABLES: dict[str, type] = {
+    "stimuli": StimuliConfig,
+    "model": ModelConfig,
+    "analysis": AnalysisConfig,
+    "ablation": AblationConfig,
+    "output": OutputConfig,
+}
+_TOP_KEYS = ("name", *_TABLES, "run")
+
+
+def load_config(path: str | os.PathLike[str]) -> list[RunConfig]:
+    """Read a TOML configuration file into its runs.
+
+    Parameters
+    ----------
+    path : path-like
+        A TOML file (``examples/default.toml`` documents every key).
+
+    Returns
+    -------
+    list of RunConfig
+        One per ``[[run]]`` table, or one run when there are none.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    ValueError, TypeError
+        Invalid TOML, an unknown table or key (with the closest valid one), or a bad value (the
+        message names the table, key, value and valid choices).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.toml"
+    >>> _ = path.write_text('[analysis]\\nn_permutations = 200\\n')
+    >>> [r.analysis.n_permutations for r in load_config(path)]
+    [200]
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not valid TOML: {err}.") from err
+    return parse_config(raw, base_dir=str(path.resolve().parent))
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConfig]:
+    """Build and validate the runs of an already parsed TOML document (see :func:`load_config`)."""
+    _check_keys(raw, _TOP_KEYS, "the top level")
+    shared = {k: v for k, v in raw.items() if k != "run"}
+    runs = raw.get("run", [])
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise TypeError(f"'run' must be a list of [[run]] tables; got {runs!r}.")
+    if not runs:
+        return [_build(shared, base_dir, where="")]
+    configs = []
+    for i, override in enumerate(runs, start=1):
+        _check_keys(override, _TOP_KEYS[:-1], f"[[run]] number {i}")
+        if "name" not in override:
+            raise ValueError(f"[[run]] number {i} needs a 'name' (it names the run's folder).")
+        merged = dict(shared)
+        for key, value in override.items():
+            if key in _TABLES and isinstance(value, dict):
+                merged[key] = {**shared.get(key, {}), **value}
+            else:
+                merged[key] = value
+        configs.append(_build(merged, base_dir, where=f"run {override['name']!r}: "))
+    names = [c.name for c in configs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"Run names must be distinct (they name folders); {repeated[0]!r} repeats."
+        )
+    return configs
+
+
+def _build(raw: Mapping[str, Any], base_dir: str, *, where: str) -> RunConfig:
+    try:
+        sections: dict[str, Any] = {}
+        for key, cls in _TABLES.items():
+            if key not in raw:
+                continue
+            table = raw[key]
+            if not isinstance(table, dict):
+                raise TypeError(f"[{key}] must be a table; got {table!r}.")
+            names = [f.name for f in fields(cls)]
+            _check_keys(table, names, f"[{key}]")
+            sections[key] = cls(**table)
+        name = raw.get("name", "default")
+        return RunConfig(name=name, base_dir=base_dir, **sections)
+    except (ValueError, TypeError) as err:
+        if not where:
+            raise
+        raise type(err)(f"{where}{err}") from err
+
+
+def _check_keys(table: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
+    for key in table:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"Unknown key {key!r} in {where}; {hint}valid keys: "
+                f"{', '.join(repr(v) for v in valid)}."
+            )
+
+
+def dumps_config(config: RunConfig) -> str:
+    """The resolved configuration of one run as TOML (every key, defaults included).
+
+    ``load_config`` of the text gives back an equal RunConfig (``base_dir`` aside).
+
+    Examples
+    --------
+    >>> text = dumps_config(RunConfig(name="demo"))
+    >>> parse_config(tomllib.loads(text))[0].name
+    'demo'
+    """
+    lines = [f"name = {_toml_value(config.name)}"]
+    for key in _TABLES:
+        section = getattr(config, key)
+        if section is None:
+            continue
+        lines += ["", f"[{key}]"]
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if value is not None:
+                lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if value != value else "inf")
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"Cannot write {value!r} of type {type(value).__name__} to TOML.")
+
+
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def with_output(config: RunConfig, **changes: Any) -> RunConfig:
+    """``config`` with some ``[output]`` keys changed (e.g. the folder given on the CLI)."""
+    return replace(config, output=replace(config.output, **changes))

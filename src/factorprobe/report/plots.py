@@ -350,9 +350,9 @@ def plot_saliency(
     """Stimulus images with a saliency map overlaid, on a diverging colour scale centred at 0.
 
     Every panel shares one symmetric colour scale ``[-m, m]`` (``m`` the largest absolute
-    saliency shown), so panels compare; the overlay's opacity grows with ``|saliency|``, so
-    the image shows through where the gradient is near 0, and the object's outline (the
-    half-intensity contour of the image) is drawn in gold on top.
+    saliency shown; white is 0), so panels compare. The stimulus is drawn on top as a faint grey
+    fill over the object (its contrast with the background) with a black outline (half
+    contrast), so the object's place shows without hiding the map.
 
     Parameters
     ----------
@@ -441,13 +441,16 @@ def plot_saliency(
         if k >= count:
             ax.set_axis_off()
             continue
-        ax.imshow(images[k], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        overlay = cmap(norm(values[k]))
-        overlay[..., 3] = np.sqrt(np.clip(np.abs(values[k]) / max(limit, 1e-300), 0.0, 1.0))
-        ax.imshow(overlay, interpolation="nearest")
-        low, high = float(images[k].min()), float(images[k].max())
-        if high > low:  # the object's outline, which the overlay may cover
-            ax.contour(images[k], levels=[(low + high) / 2], colors="gold", linewidths=0.8)
+        ax.imshow(values[k], cmap=cmap, norm=norm, interpolation="nearest")
+        # the object on top, as a faint grey fill with an outline: its contrast with the
+        # background (the median pixel: an object covers less than half the canvas)
+        contrast = np.abs(images[k] - np.median(images[k]))
+        if contrast.max() > 0:
+            contrast = contrast / contrast.max()
+            shade = np.zeros((*contrast.shape, 4))
+            shade[..., 3] = 0.15 * contrast
+            ax.imshow(shade, interpolation="nearest")
+            ax.contour(contrast, levels=[0.5], colors="k", linewidths=0.7)
         ax.set_title(factors[k], fontsize="small")
         ax.tick_params(labelsize="x-small")
         if k % ncols == 0:
@@ -460,12 +463,9 @@ def plot_saliency(
         else "∂activation/∂pixel"
     )
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label=label, shrink=0.9)
-    title = "Saliency"
-    if (LAYER in sal.coords and sal[LAYER].ndim == 0) or (
-        UNIT in sal.coords and sal[UNIT].ndim == 0
-    ):
-        title += f" of unit {_scalar_unit_label(sal)}"
-    fig.suptitle(title + " (opacity ∝ √|saliency|; gold: object outline)")
+    who = _scalar_unit_label(sal)
+    title = "Saliency" if who is None else f"Saliency of unit {who}"
+    fig.suptitle(title + " (object: grey, outlined)")
     return fig
 
 
@@ -552,7 +552,7 @@ def _stimulus_factors(stim: xr.Dataset, sal: xr.DataArray) -> list[str]:
     return titles
 
 
-def _scalar_unit_label(sal: xr.DataArray) -> str:
-    if LAYER in sal.coords and INDEX in sal.coords:
+def _scalar_unit_label(sal: xr.DataArray) -> str | None:
+    if LAYER in sal.coords and INDEX in sal.coords and sal[LAYER].ndim == 0:
         return f"{sal[LAYER].item()}[{sal[INDEX].item()}]"
-    return str(sal[UNIT].item())
+    return str(sal[UNIT].item()) if UNIT in sal.coords and sal[UNIT].ndim == 0 else None

@@ -184,6 +184,28 @@ def test_a_basis_direction_is_the_unit(embedded, stim):
     assert by_unit.attrs["target"] == "unit" and by_unit[INDEX].item() == 40
 
 
+def test_directions_from_the_directions_module_are_accepted(embedded, stim):
+    from factorprobe.analysis.directions import directions
+
+    acts = fp.probing.capture(embedded, stim, layers=["fc1", "fc2"], progress=False)
+    w = directions(acts, 3, seed=0, layers="fc2")  # rows over all 256 captured units
+    sub = stim.isel(stimulus=[2])
+    labelled = saliency(embedded, sub, layer="fc2", direction=w)
+    plain = w.values[:, w["source_layer"].values == "fc2"]
+    expected = saliency(embedded, sub, layer="fc2", direction=plain)
+    np.testing.assert_array_equal(labelled.values, expected.values)
+    np.testing.assert_array_equal(labelled[INDEX].values, w[INDEX].values)
+    one = saliency(embedded, sub, layer="fc2", direction=w.isel(unit=1))
+    scale = np.abs(expected.values).max()
+    np.testing.assert_allclose(one[0].values, expected[1].values, rtol=0, atol=1e-6 * scale)
+    with pytest.raises(ValueError, match=r"holds directions of layer\(s\) 'fc2', not 'fc1'"):
+        saliency(embedded, sub, layer="fc1", direction=w)
+    leaky = w.drop_vars(LAYER).copy()
+    leaky.values[0, 5] = 1.0  # an fc1 entry
+    with pytest.raises(ValueError, match=r"nonzero weights outside layer 'fc2'"):
+        saliency(embedded, sub, layer="fc2", direction=leaky)
+
+
 # --- alignment and batches ---------------------------------------------------------------------
 
 

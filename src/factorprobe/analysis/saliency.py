@@ -89,8 +89,10 @@ def saliency(
     direction : array-like or DataArray, optional
         A vector in the layer's activation space, shape ``(n_units,)``, or several as rows,
         ``(n_directions, n_units)``. The target is the projection ``w · h`` as given (not
-        normalised), so the map is linear in ``w``; unit-norm directions (as
-        ``random_directions`` makes) give the pseudo-unit's value.
+        normalised), so the map is linear in ``w``; unit-norm directions give the pseudo-unit's
+        value. A DataArray from :func:`factorprobe.analysis.directions.directions` (rows over
+        all captured units, zero outside their layer) is accepted as it is: its rows must all
+        belong to ``layer``, and their ``index`` labels the result.
     activation : {"post", "pre"}, default="post"
         Gradient of the layer's activation output or of the layer's own output, as in
         :func:`~factorprobe.probing.capture`. Layers that no activation follows (logits, pooled
@@ -111,12 +113,13 @@ def saliency(
     DataArray
         ``saliency`` with dims ``("unit", "stimulus", "row", "col")``, always: ``unit`` has one
         entry per requested unit or direction (length 1 for a single one), with coordinates
-        ``layer`` and ``index`` (the unit's index within the layer, or the direction's row
-        number); ``stimulus`` carries the coordinates of ``stim`` (factor values, in order).
-        Values in activation per unit pixel intensity (``"gradient"``) or in activation units
-        (``"gradient_x_input"``), in the dtype of the model's parameters. Attrs name
-        the model and its weights, ``layer``, ``values`` (which output was differentiated),
-        ``activation``, ``target`` (``"unit"`` or ``"direction"``), ``method`` and ``units``.
+        ``layer`` and ``index`` (the unit's index within the layer, or the direction's
+        ``index`` coordinate, else its row number); ``stimulus`` carries the coordinates of
+        ``stim`` (factor values, in order). Values in activation per unit pixel intensity
+        (``"gradient"``) or in activation units (``"gradient_x_input"``), in the dtype of the
+        model's parameters. Attrs name the model and its weights, ``layer``, ``values`` (which
+        output was differentiated), ``activation``, ``target`` (``"unit"`` or ``"direction"``),
+        ``method`` and ``units``.
 
     Raises
     ------
@@ -179,8 +182,7 @@ def saliency(
         weights = np.zeros((indices.size, target.n_units))
         weights[np.arange(indices.size), indices] = 1.0
     else:
-        weights = _directions(direction, target)
-        indices = np.arange(weights.shape[0])
+        weights, indices = _directions(direction, target)
     _check_images(stim, probed, resize)
     baseline = _background(stim) if method == "gradient_x_input" else None
     values = _gradients(probed, target, stim, weights, baseline, batch_size, _device(device))
@@ -332,26 +334,68 @@ def _unit_indices(unit: object, target: Target) -> np.ndarray:
     return np.asarray(indices, dtype=np.int64)
 
 
-def _directions(direction: object, target: Target) -> np.ndarray:
-    values = direction.values if isinstance(direction, xr.DataArray) else direction
+def _directions(direction: object, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    """Direction rows ``(k, n_units)`` over the layer's units, and their ``index`` labels."""
+    index = None
+    if isinstance(direction, xr.DataArray):
+        direction, index = _layer_part(direction, target)
     try:
-        w = np.asarray(values, dtype=np.float64)
+        w = np.asarray(direction, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(
             f"The 'direction' parameter of {_WHERE} must be an array of numbers; got "
             f"{type(direction).__name__}."
         ) from err
+    shape = w.shape
     if w.ndim == 1:
         w = w[None, :]
     if w.ndim != 2 or w.shape[0] == 0 or w.shape[1] != target.n_units:
         raise ValueError(
             f"The 'direction' parameter of {_WHERE} must have shape ({target.n_units},) or "
             f"(n_directions, {target.n_units}) for layer {target.layer!r} "
-            f"({target.n_units} units); got shape {np.shape(values)}."
+            f"({target.n_units} units); got shape {shape}."
         )
     if not np.isfinite(w).all():
         raise ValueError(f"The 'direction' parameter of {_WHERE} must be finite; got NaN or inf.")
-    return w
+    if index is None or index.size != w.shape[0]:
+        index = np.arange(w.shape[0])
+    return w, index
+
+
+def _layer_part(direction: xr.DataArray, target: Target) -> tuple[np.ndarray, np.ndarray | None]:
+    """The part of a labelled direction on the target layer (``directions`` output included).
+
+    ``factorprobe.analysis.directions.directions`` gives rows over all captured units, with a
+    ``source_layer`` coordinate and zeros outside each row's own layer, and ``layer``/``index``
+    coordinates naming each row's pseudo-unit.
+    """
+    values = np.asarray(direction.values)
+    if LAYER in direction.coords:
+        layers = np.unique(np.asarray(direction[LAYER].values).astype(str)).tolist()
+        if layers != [target.layer]:
+            raise ValueError(
+                f"The 'direction' parameter of {_WHERE} holds directions of layer(s) "
+                f"{', '.join(map(repr, layers))}, not {target.layer!r}; select that layer's rows, "
+                f"e.g. w.sel(unit=w.layer == {target.layer!r})."
+            )
+    if "source_layer" in direction.coords and direction.ndim >= 1:
+        source = direction["source_layer"]
+        if source.dims != (direction.dims[-1],):
+            raise ValueError(
+                f"The 'direction' parameter of {_WHERE} needs its 'source_layer' coordinate on "
+                f"its last dimension; got it on {source.dims}."
+            )
+        mine = np.asarray(source.values).astype(str) == target.layer
+        if np.any(values[..., ~mine] != 0):
+            raise ValueError(
+                f"The 'direction' parameter of {_WHERE} has nonzero weights outside layer "
+                f"{target.layer!r}; a saliency map differentiates one layer's activations."
+            )
+        values = values[..., mine]
+        if "source_index" in direction.coords:
+            values = values[..., np.argsort(direction["source_index"].values[mine], kind="stable")]
+    index = np.atleast_1d(direction[INDEX].values) if INDEX in direction.coords else None
+    return values, index
 
 
 def _background(stim: xr.Dataset) -> np.ndarray:

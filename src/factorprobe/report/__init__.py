@@ -1,1 +1,30 @@
-"""report (under construction)."""
+"""Report: figures of the analysis results, saved as PNG (and, with the HTML report, embedded).
+
+Every plot function takes a labelled result and returns a :class:`matplotlib.figure.Figure`
+built without pyplot (thread-safe and headless); :func:`save_figure` writes it atomically.
+Importing this subpackage imports matplotlib.
+"""
+
+from __future__ import annotations
+
+from factorprobe.report.plots import (
+    plot_response_map,
+    plot_saliency,
+    plot_tuning_curves,
+    save_figure,
+)
+from factorprobe.report.table_plots import (
+    plot_basis_vs_random,
+    plot_histograms,
+    plot_selectivity_scatter,
+)
+
+__all__ = [
+    "plot_basis_vs_random",
+    "plot_histograms",
+    "plot_response_map",
+    "plot_saliency",
+    "plot_selectivity_scatter",
+    "plot_tuning_curves",
+    "save_figure",
+]

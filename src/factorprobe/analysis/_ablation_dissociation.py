@@ -1,0 +1,122 @@
+"""Double dissociation from cumulative ablation curves: does ablating a factor's units hurt
+that factor's decodability more than the others', beyond random ablation?"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Literal
+
+import xarray as xr
+
+from factorprobe._validation import check_choice
+
+__all__ = ["double_dissociation"]
+
+K, RANKING, DIRECTION, METRIC, RANDOM = "k", "ranking", "direction", "metric", "random_order"
+
+
+def double_dissociation(
+    result: xr.Dataset,
+    *,
+    measure: Literal["decoding_accuracy", "v_information"] = "decoding_accuracy",
+    direction: Literal["highest", "lowest"] = "highest",
+    k: Sequence[int] | None = None,
+) -> xr.Dataset:
+    """Does ablating a factor's units lower that factor's decodability more than the others'?
+
+    For each ranking about a factor A (its ``ranking_factor``) and each decoded factor F, the
+    *drop* is decodability at k = 0 minus decodability after ablation, averaged over ``k``
+    (default: every grid point strictly between 0 and the layer's width, i.e. the normalised
+    area between the curves). The random orders give the same drop per order; ``excess`` is the
+    ranked drop minus the random mean. The ranking's ``contrast`` is its excess for A minus the
+    mean excess for the other factors: positive when ablating A's units hurts A more than
+    chance hurts it, relative to the others. A double dissociation is every ranking's
+    contrast positive; ``contrast_random_sd`` (the sd of the same contrast over random orders)
+    says how far from zero that is.
+
+    Parameters
+    ----------
+    result : Dataset
+        From :func:`cumulative_ablation` with rankings about at least two decoded factors.
+    measure : {"decoding_accuracy", "v_information"}, default="decoding_accuracy"
+    direction : {"highest", "lowest"}, default="highest"
+    k : sequence of int, optional
+        Grid points to average the drop over.
+
+    Returns
+    -------
+    Dataset
+        Over ``(ranking, factor)``: ``drop``, ``random_drop_mean``, ``random_drop_sd``,
+        ``excess``; over ``ranking``: ``contrast``, ``contrast_random_sd``; and the 0-d
+        ``double_dissociation`` (bool).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two rankings about decoded factors, an unknown measure, direction or k.
+    """
+    where = "double_dissociation"
+    check_choice(measure, ("decoding_accuracy", "v_information"), name="measure", where=where)
+    check_choice(direction, list(result[DIRECTION].values), name="direction", where=where)
+    decoded = [str(f) for f, m in zip(result["metric_factor"].values, result[METRIC].values,
+                                      strict=True) if str(m).startswith(measure + ":")]  # fmt: skip
+    ranked = [str(r) for r, f in zip(result[RANKING].values, result["ranking_factor"].values,
+                                     strict=True) if str(f) in decoded]  # fmt: skip
+    if len({str(result["ranking_factor"].sel({RANKING: r}).values) for r in ranked}) < 2:
+        raise ValueError(
+            f"{where} needs rankings about at least two decoded factors ({decoded}); got "
+            f"rankings {list(map(str, result[RANKING].values))} about "
+            f"{list(map(str, result['ranking_factor'].values))}."
+        )
+    ks = result[K].values
+    chosen = [int(v) for v in ks[(ks > 0) & (ks < result.attrs["n_units"])]] if k is None else k
+    bad = [v for v in chosen if v not in ks.tolist()]
+    if bad or not chosen:
+        raise ValueError(
+            f"The 'k' parameter of {where} must name grid points of the result "
+            f"{ks.tolist()}; got {list(chosen)!r}."
+        )
+    names = [f"{measure}:{f}" for f in decoded]
+    score = result["score"].sel({METRIC: names, DIRECTION: direction, RANKING: ranked})
+    drop = score.sel({K: 0}) - score.sel({K: chosen}).mean(K)
+    rand = result["random"].sel({METRIC: names})
+    rand_drop = rand.sel({K: 0}) - rand.sel({K: chosen}).mean(K)
+    factor_dim = {METRIC: "factor"}
+    drop = drop.rename(factor_dim).assign_coords(factor=decoded).drop_vars(METRIC, errors="ignore")
+    rand_drop = rand_drop.rename(factor_dim).assign_coords(factor=decoded)
+    rand_drop = rand_drop.drop_vars(METRIC, errors="ignore")
+    excess = drop - rand_drop.mean(RANDOM)
+    own = xr.DataArray([str(result["ranking_factor"].sel({RANKING: r}).values) for r in ranked],
+                       dims=(RANKING,), coords={RANKING: ranked})  # fmt: skip
+    is_own = own == excess["factor"]
+    n_other = len(decoded) - 1
+    contrast = excess.where(is_own).sum("factor") - excess.where(~is_own).sum("factor") / n_other
+    rand_contrast = rand_drop.where(is_own).sum("factor") - (
+        rand_drop.where(~is_own).sum("factor") / n_other
+    )
+    out = xr.Dataset(
+        {
+            "drop": drop.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
+            "random_drop_mean": rand_drop.mean(RANDOM),
+            "random_drop_sd": rand_drop.std(RANDOM, ddof=1),
+            "excess": excess.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
+            "contrast": contrast.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
+            "contrast_random_sd": rand_contrast.std(RANDOM, ddof=1),
+            "double_dissociation": bool((contrast > 0).all()),
+        }
+    )
+    out = out.assign_coords(own_factor=own)
+    scalars = (K, "fraction", DIRECTION, "metric_units", "metric_factor", "chance")
+    out = out.drop_vars([c for c in scalars if c in out.coords])
+    unit = "bits" if measure == "v_information" else "fraction"
+    out.attrs = {
+        "measure": measure,
+        "units": unit,
+        "direction": direction,
+        "k": json.dumps(list(map(int, chosen))),
+        "layer": result.attrs.get("layer", ""),
+        "definition": "drop = score(k=0) - mean over k of score(k); excess = drop - random mean;"
+        " contrast = own-factor excess - mean excess of the other factors",
+    }
+    return out

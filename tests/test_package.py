@@ -38,3 +38,12 @@ def test_ci_runs_the_readme_test_command():
     blocks = re.findall(r"<!-- quickstart-(\w+) -->\n```bash\n(.+)\n```", readme)
     assert [name for name, _ in blocks] == ["main", "test"]
     assert all(cmd.startswith("python3.11 -m venv .venv && ") for _, cmd in blocks)
+
+
+def test_analysis_import_does_not_load_torch_until_needed():
+    code = (
+        "import sys, factorprobe.analysis as a; before = 'torch' in sys.modules; "
+        "f = a.saliency; print(before, 'torch' in sys.modules, callable(f), f.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "saliency"]

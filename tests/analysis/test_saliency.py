@@ -11,7 +11,7 @@ import xarray as xr
 from torch import nn
 
 import factorprobe as fp
-from factorprobe.analysis.saliency import saliency
+from factorprobe.analysis import saliency
 from factorprobe.dims import COL, INDEX, LAYER, ROW, STIMULUS, UNIT
 
 SIDE = 6  # px: the canvas of the hand-built models

@@ -6,6 +6,9 @@ Every measure takes activations ``DataArray[stimulus, unit]`` with the factors a
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from factorprobe.analysis.anova import two_way_anova
 from factorprobe.analysis.basis import basis_comparison
 from factorprobe.analysis.design import DesignDependenceWarning, factor_codes, factor_dependence
@@ -33,6 +36,24 @@ from factorprobe.analysis.significance import benjamini_hochberg
 from factorprobe.analysis.table import unit_table
 from factorprobe.analysis.tuning import response_map, separability, tolerance, tuning_curves
 
+# Functions whose modules import torch are loaded on first use, so that analysing saved
+# activations never pays for importing torch.
+_TORCH_BACKED = {
+    "saliency": "factorprobe.analysis.input_gradients",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from factorprobe.analysis.input_gradients import saliency
+
+
+def __getattr__(name: str):
+    if name in _TORCH_BACKED:
+        value = getattr(importlib.import_module(_TORCH_BACKED[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'factorprobe.analysis' has no attribute {name!r}")
+
+
 __all__ = [
     "DesignDependenceWarning",
     "basis_comparison",
@@ -57,6 +78,7 @@ __all__ = [
     "quantize",
     "random_directions",
     "response_map",
+    "saliency",
     "selectivity_index",
     "separability",
     "shares",

@@ -361,7 +361,7 @@ def plot_saliency(
         ``(stimulus, row, col, channel)``, factor coordinates on ``stimulus``).
     sal : DataArray
         Saliency with dims ``(stimulus, row, col)``, or ``(unit, stimulus, row, col)`` as
-        :func:`factorprobe.analysis.saliency.saliency` returns it; aligned with ``stim`` by the
+        :func:`factorprobe.analysis.saliency` returns it; aligned with ``stim`` by the
         ``stimulus`` coordinate when both have it, else by position.
     unit : int or str, optional
         The unit (label ``"layer[index]"`` or position) when ``sal`` has several; a single

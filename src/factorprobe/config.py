@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from factorprobe import _config_checks as ck
+from factorprobe._toml import toml_value
 from factorprobe.dims import FACTOR_GROUPS
 
 __all__ = [
@@ -50,89 +52,13 @@ ACTIVATIONS = ("post", "pre")
 MISFIT = ("raise", "drop")
 SHAPES = ("disc", "square", "triangle", "cross")
 ACTIVATION_FORMATS = ("zarr", "netcdf")
-ABLATION_MODES = ("zero", "mean")
-ABLATION_ORDERS = ("descending", "ascending")
-NUMERIC_FACTORS = ("size", "x", "y", "rotation", "contrast")
+ABLATION_METHODS = ("zero", "mean")
+ABLATION_DIRECTIONS = ("highest", "lowest")
+ABLATION_DECODERS = ("lda", "logistic")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED = rf"{_IDENTIFIER}(\.{_IDENTIFIER})*"
 _PYTHON_SPEC = re.compile(rf"python:{_DOTTED}:{_DOTTED}")
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-# ---------------------------------------------------------------------------------------------
-# value checks: one-line messages naming the table, the key, the value and what is valid
-
-
-def _fail(table: str, key: str, expected: str, value: object, kind: type = ValueError) -> None:
-    raise kind(f"The {key!r} key of [{table}] must be {expected}; got {value!r}.")
-
-
-def _choice(table: str, key: str, value: object, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        _fail(table, key, "one of " + ", ".join(repr(c) for c in choices), value)
-    return value  # type: ignore[return-value]
-
-
-def _bool(table: str, key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        _fail(table, key, "true or false", value, TypeError)
-    return value  # type: ignore[return-value]
-
-
-def _int(table: str, key: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(table, key, f"an integer >= {minimum}", value, TypeError)
-    if value < minimum:  # type: ignore[operator]
-        _fail(table, key, f"an integer >= {minimum}", value)
-    return int(value)  # type: ignore[arg-type]
-
-
-def _real(
-    table: str, key: str, value: object, low: float | None = None, high: float | None = None
-) -> float:
-    bounds = (
-        f" in [{low}, {high}]"
-        if low is not None and high is not None
-        else (f" >= {low}" if low is not None else "")
-    )
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(table, key, f"a number{bounds}", value, TypeError)
-    value = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(value) or (low is not None and value < low):
-        _fail(table, key, f"a finite number{bounds}", value)
-    if high is not None and value > high:
-        _fail(table, key, f"a finite number{bounds}", value)
-    return value
-
-
-def _str(table: str, key: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        _fail(table, key, "a non-empty string", value, TypeError)
-    return value  # type: ignore[return-value]
-
-
-def _list(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _reals(table: str, key: str, value: object, low: float | None = None) -> tuple[float, ...]:
-    items = _list(value)
-    if not items:
-        _fail(table, key, "a number or a non-empty list of numbers", value)
-    out = tuple(_real(table, key, v, low) for v in items)
-    if len(set(out)) != len(out):
-        _fail(table, key, "a list of distinct numbers", value)
-    return out
-
-
-def _names(table: str, key: str, value: object, *, empty: bool = False) -> tuple[str, ...]:
-    items = _list(value)
-    if not all(isinstance(v, str) and v for v in items) or (not items and not empty):
-        what = "a list of names" if empty else "a name or a non-empty list of names"
-        _fail(table, key, what, value, TypeError)
-    if len(set(items)) != len(items):
-        _fail(table, key, "a list of distinct names", value)
-    return tuple(items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,22 +88,22 @@ class StimuliConfig:
     def __post_init__(self) -> None:
         t = "stimuli"
         for key in ("size", "x", "y"):
-            object.__setattr__(self, key, _reals(t, key, getattr(self, key)))
-        object.__setattr__(self, "rotation", _reals(t, "rotation", self.rotation))
-        object.__setattr__(self, "contrast", _reals(t, "contrast", self.contrast, 0.0))
+            object.__setattr__(self, key, ck.reals(t, key, getattr(self, key)))
+        object.__setattr__(self, "rotation", ck.reals(t, "rotation", self.rotation))
+        object.__setattr__(self, "contrast", ck.reals(t, "contrast", self.contrast, 0.0))
         if max(self.contrast) > 1:
-            _fail(t, "contrast", "a list of numbers in [0, 1]", list(self.contrast))
+            ck.fail(t, "contrast", "a list of numbers in [0, 1]", list(self.contrast))
         if min(self.size) <= 0:
-            _fail(t, "size", "a list of positive sizes in pixels", list(self.size))
-        shapes = _names(t, "shape", self.shape)
+            ck.fail(t, "size", "a list of positive sizes in pixels", list(self.size))
+        shapes = ck.names(t, "shape", self.shape)
         for s in shapes:
-            _choice(t, "shape", s, SHAPES)
+            ck.choice(t, "shape", s, SHAPES)
         object.__setattr__(self, "shape", shapes)
         if self.canvas is not None:
-            object.__setattr__(self, "canvas", _int(t, "canvas", self.canvas, 8))
-        object.__setattr__(self, "background", _real(t, "background", self.background, 0, 1))
-        object.__setattr__(self, "foreground", _real(t, "foreground", self.foreground, 0, 1))
-        _choice(t, "on_misfit", self.on_misfit, MISFIT)
+            object.__setattr__(self, "canvas", ck.integer(t, "canvas", self.canvas, 8))
+        object.__setattr__(self, "background", ck.real(t, "background", self.background, 0, 1))
+        object.__setattr__(self, "foreground", ck.real(t, "foreground", self.foreground, 0, 1))
+        ck.choice(t, "on_misfit", self.on_misfit, MISFIT)
 
     def levels(self) -> dict[str, tuple[Any, ...]]:
         """Factor name -> levels, as :func:`factorprobe.stimuli.grid` takes them."""
@@ -214,31 +140,31 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         t = "model"
-        name = _str(t, "name", self.name)
+        name = ck.text(t, "name", self.name)
         valid = "'embedded', 'timm:NAME' or 'python:module:callable'"
         if name != "embedded" and not (
             (name.startswith("timm:") and len(name) > 5) or _PYTHON_SPEC.fullmatch(name)
         ):
-            _fail(t, "name", valid, name)
-        _bool(t, "pretrained", self.pretrained)
+            ck.fail(t, "name", valid, name)
+        ck.boolean(t, "pretrained", self.pretrained)
         if self.pretrained and not name.startswith("timm:"):
-            _fail(t, "pretrained", "false for a model that is not 'timm:NAME'", True)
+            ck.fail(t, "pretrained", "false for a model that is not 'timm:NAME'", True)
         if self.weights is not None:
-            _str(t, "weights", self.weights)
+            ck.text(t, "weights", self.weights)
             if self.pretrained:
-                _fail(t, "weights", "absent when pretrained = true (give one or the other)", "")
+                ck.fail(t, "weights", "absent when pretrained = true (give one or the other)", "")
         if self.input_size is not None:
-            object.__setattr__(self, "input_size", _int(t, "input_size", self.input_size, 8))
+            object.__setattr__(self, "input_size", ck.integer(t, "input_size", self.input_size, 8))
         for key in ("mean", "std"):
             value = getattr(self, key)
             if value is not None:
                 low = 1e-12 if key == "std" else None
-                items = tuple(_real(t, key, v, low) for v in _list(value))
+                items = tuple(ck.real(t, key, v, low) for v in ck.as_list(value))
                 if not items:
-                    _fail(t, key, "a non-empty list of numbers (one per channel)", value)
+                    ck.fail(t, key, "a non-empty list of numbers (one per channel)", value)
                 object.__setattr__(self, key, items)
         if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
-            _fail(t, "std", f"as long as 'mean' ({len(self.mean)} values)", list(self.std))
+            ck.fail(t, "std", f"as long as 'mean' ({len(self.mean)} values)", list(self.std))
         if name.startswith("python:"):
             missing = [k for k in ("input_size", "mean", "std") if getattr(self, k) is None]
             if missing:
@@ -248,13 +174,16 @@ class ModelConfig:
                     f"mean = [0.0], std = [1.0] for grayscale without normalisation)."
                 )
         if not isinstance(self.kwargs, Mapping):
-            _fail(t, "kwargs", "a table of keyword arguments", self.kwargs, TypeError)
+            ck.fail(t, "kwargs", "a table of keyword arguments", self.kwargs, TypeError)
+        if self.kwargs and name == "embedded":
+            expected = "empty for 'embedded' (it applies to timm and python: models)"
+            ck.fail(t, "kwargs", expected, dict(self.kwargs))
         object.__setattr__(self, "kwargs", dict(self.kwargs))
-        object.__setattr__(self, "layers", _names(t, "layers", self.layers, empty=True))
-        _choice(t, "activation", self.activation, ACTIVATIONS)
-        object.__setattr__(self, "batch_size", _int(t, "batch_size", self.batch_size, 1))
+        object.__setattr__(self, "layers", ck.names(t, "layers", self.layers, empty=True))
+        ck.choice(t, "activation", self.activation, ACTIVATIONS)
+        object.__setattr__(self, "batch_size", ck.integer(t, "batch_size", self.batch_size, 1))
         if self.device is not None:
-            _choice(t, "device", self.device, ("cpu", "cuda", "mps"))
+            ck.choice(t, "device", self.device, ("cpu", "cuda", "mps"))
 
 
 @dataclass(frozen=True)
@@ -290,32 +219,34 @@ class AnalysisConfig:
 
     def __post_init__(self) -> None:
         t = "analysis"
-        object.__setattr__(self, "factors", _names(t, "factors", self.factors))
+        object.__setattr__(self, "factors", ck.names(t, "factors", self.factors))
         if self.compare is not None:
-            compare = _names(t, "compare", self.compare)
+            compare = ck.names(t, "compare", self.compare)
             unknown = [c for c in compare if c not in self.factors]
             if unknown:
-                _fail(t, "compare", f"a list of the analysed factors {list(self.factors)}", unknown)
+                ck.fail(
+                    t, "compare", f"a list of the analysed factors {list(self.factors)}", unknown
+                )
             object.__setattr__(self, "compare", compare)
-        _choice(t, "estimator", self.estimator, ESTIMATORS)
-        _choice(t, "correction", self.correction, CORRECTIONS)
-        _choice(t, "significance", self.significance, SIGNIFICANCES)
-        _choice(t, "quantizer", self.quantizer, QUANTIZERS)
+        ck.choice(t, "estimator", self.estimator, ESTIMATORS)
+        ck.choice(t, "correction", self.correction, CORRECTIONS)
+        ck.choice(t, "significance", self.significance, SIGNIFICANCES)
+        ck.choice(t, "quantizer", self.quantizer, QUANTIZERS)
         object.__setattr__(
-            self, "n_permutations", _int(t, "n_permutations", self.n_permutations, 1)
+            self, "n_permutations", ck.integer(t, "n_permutations", self.n_permutations, 1)
         )
-        object.__setattr__(self, "n_bins", _int(t, "n_bins", self.n_bins, 2))
-        object.__setattr__(self, "threshold", _real(t, "threshold", self.threshold))
-        object.__setattr__(self, "alpha", _real(t, "alpha", self.alpha, 0.0, 1.0))
-        _bool(t, "family_wise", self.family_wise)
-        object.__setattr__(self, "seed", _int(t, "seed", self.seed, 0))
-        object.__setattr__(self, "tuning", _names(t, "tuning", self.tuning, empty=True))
-        object.__setattr__(self, "n_boot", _int(t, "n_boot", self.n_boot, 1))
-        object.__setattr__(self, "decode", _names(t, "decode", self.decode, empty=True))
-        object.__setattr__(self, "decode_c", _real(t, "decode_c", self.decode_c, 1e-12))
-        object.__setattr__(self, "n_splits", _int(t, "n_splits", self.n_splits, 2))
-        _bool(t, "cka", self.cka)
-        _bool(t, "disentanglement", self.disentanglement)
+        object.__setattr__(self, "n_bins", ck.integer(t, "n_bins", self.n_bins, 2))
+        object.__setattr__(self, "threshold", ck.real(t, "threshold", self.threshold))
+        object.__setattr__(self, "alpha", ck.real(t, "alpha", self.alpha, 0.0, 1.0))
+        ck.boolean(t, "family_wise", self.family_wise)
+        object.__setattr__(self, "seed", ck.integer(t, "seed", self.seed, 0))
+        object.__setattr__(self, "tuning", ck.names(t, "tuning", self.tuning, empty=True))
+        object.__setattr__(self, "n_boot", ck.integer(t, "n_boot", self.n_boot, 1))
+        object.__setattr__(self, "decode", ck.names(t, "decode", self.decode, empty=True))
+        object.__setattr__(self, "decode_c", ck.real(t, "decode_c", self.decode_c, 1e-12))
+        object.__setattr__(self, "n_splits", ck.integer(t, "n_splits", self.n_splits, 2))
+        ck.boolean(t, "cka", self.cka)
+        ck.boolean(t, "disentanglement", self.disentanglement)
 
     def needed_factors(self) -> set[str]:
         """Every factor or group any analysis names."""
@@ -324,31 +255,42 @@ class AnalysisConfig:
 
 @dataclass(frozen=True)
 class AblationConfig:
-    """``[ablation]``: cumulative ablation of one layer's units, ranked by a unit-table measure.
+    """``[ablation]``: cumulative ablation of one layer's units, ranked by unit-table measures.
 
-    Units of ``layer`` are ranked by ``measure`` for ``factor`` (a ``(unit, factor)`` variable of
-    the unit table such as ``mi``; a per-unit one such as ``selectivity`` ignores ``factor``), in
-    ``order``, set to zero or to their mean (``mode``), and ``n_random`` random orders are the
-    baseline.
+    Passed to :func:`factorprobe.analysis.ablation.cumulative_ablation`: the units of ``layer``
+    are ordered by each of ``rankings`` (unit-table columns as ``"measure:factor"``, e.g.
+    ``"mi:size"``, or a per-unit measure such as ``"selectivity"``, taken from the run's own unit
+    table), ablated cumulatively from the highest and/or lowest (``directions``) at ``grid``
+    steps, set to zero or their mean (``method``), against ``n_random`` random orders; the
+    read-out layer's decodability is measured with ``decoder``.
     """
 
     layer: str = "fc1"
-    measure: str = "mi"
-    factor: str = "size"
-    order: str = "descending"
-    mode: str = "zero"
+    rankings: tuple[str, ...] = ("mi:size", "mi:position")
+    directions: tuple[str, ...] = ("highest", "lowest")
+    grid: int = 9
     n_random: int = 5
+    method: str = "zero"
+    decoder: str = "lda"
     seed: int = 0
 
     def __post_init__(self) -> None:
         t = "ablation"
-        _str(t, "layer", self.layer)
-        _str(t, "measure", self.measure)
-        _str(t, "factor", self.factor)
-        _choice(t, "order", self.order, ABLATION_ORDERS)
-        _choice(t, "mode", self.mode, ABLATION_MODES)
-        object.__setattr__(self, "n_random", _int(t, "n_random", self.n_random, 0))
-        object.__setattr__(self, "seed", _int(t, "seed", self.seed, 0))
+        ck.text(t, "layer", self.layer)
+        object.__setattr__(self, "rankings", ck.names(t, "rankings", self.rankings))
+        directions = ck.names(t, "directions", self.directions)
+        for d in directions:
+            ck.choice(t, "directions", d, ABLATION_DIRECTIONS)
+        object.__setattr__(self, "directions", directions)
+        object.__setattr__(self, "grid", ck.integer(t, "grid", self.grid, 2))
+        object.__setattr__(self, "n_random", ck.integer(t, "n_random", self.n_random, 5))
+        ck.choice(t, "method", self.method, ABLATION_METHODS)
+        ck.choice(t, "decoder", self.decoder, ABLATION_DECODERS)
+        object.__setattr__(self, "seed", ck.integer(t, "seed", self.seed, 0))
+
+    def ranked_factors(self) -> set[str]:
+        """Factors the rankings name (``"mi:size"`` -> ``size``)."""
+        return {r.partition(":")[2] for r in self.rankings if ":" in r}
 
 
 @dataclass(frozen=True)
@@ -369,11 +311,11 @@ class OutputConfig:
 
     def __post_init__(self) -> None:
         t = "output"
-        _str(t, "folder", self.folder)
-        _choice(t, "activations", self.activations, ACTIVATION_FORMATS)
-        _bool(t, "stimuli", self.stimuli)
-        _bool(t, "plots", self.plots)
-        _bool(t, "overwrite", self.overwrite)
+        ck.text(t, "folder", self.folder)
+        ck.choice(t, "activations", self.activations, ACTIVATION_FORMATS)
+        ck.boolean(t, "stimuli", self.stimuli)
+        ck.boolean(t, "plots", self.plots)
+        ck.boolean(t, "overwrite", self.overwrite)
 
 
 @dataclass(frozen=True)
@@ -412,16 +354,19 @@ class RunConfig:
                         f"The {key!r} key of [analysis] names {f!r}, which the stimuli do not "
                         f"vary (one level or not a factor); valid: {valid}."
                     )
-        if self.ablation is not None and self.ablation.factor not in self.analysis.factors:
-            raise ValueError(
-                f"The 'factor' key of [ablation] must be one of the analysed factors "
-                f"{list(self.analysis.factors)}; got {self.ablation.factor!r}."
-            )
+        if self.ablation is not None:
+            for f in sorted(self.ablation.ranked_factors() - set(self.analysis.factors)):
+                raise ValueError(
+                    f"The 'rankings' key of [ablation] names factor {f!r}, which the unit "
+                    f"table does not have; valid factors: "
+                    f"{', '.join(repr(a) for a in self.analysis.factors)}."
+                )
 
 
 def _has(factor: str, levels: Mapping[str, tuple[Any, ...]]) -> bool:
+    """Whether the grid varies ``factor`` (a group such as position: any of its members)."""
     members = FACTOR_GROUPS.get(factor, (factor,))
-    return all(len(levels.get(m, ())) > 1 for m in members)
+    return any(len(levels.get(m, ())) > 1 for m in members)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,7 +492,7 @@ def dumps_config(config: RunConfig) -> str:
     >>> parse_config(tomllib.loads(text))[0].name
     'demo'
     """
-    lines = [f"name = {_toml_value(config.name)}"]
+    lines = [f"name = {toml_value(config.name)}"]
     for key in _TABLES:
         section = getattr(config, key)
         if section is None:
@@ -556,29 +501,8 @@ def dumps_config(config: RunConfig) -> str:
         for f in fields(section):
             value = getattr(section, f.name)
             if value is not None:
-                lines.append(f"{f.name} = {_toml_value(value)}")
+                lines.append(f"{f.name} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("nan" if value != value else "inf")
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"Cannot write {value!r} of type {type(value).__name__} to TOML.")
-
-
-def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
 
 
 def with_output(config: RunConfig, **changes: Any) -> RunConfig:

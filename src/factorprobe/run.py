@@ -17,16 +17,11 @@ The folder layout and every file are described in ``docs/run.md``.
 from __future__ import annotations
 
 import importlib
-import json
+import importlib.util
 import os
-import platform
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +30,10 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from factorprobe._manifest import MANIFEST, timed, total, update_manifest
+from factorprobe._run_model import load_run_model
 from factorprobe.config import (
     AnalysisConfig,
-    ModelConfig,
     RunConfig,
     dumps_config,
     load_config,
@@ -49,10 +45,9 @@ from factorprobe.files import atomic_output
 __all__ = ["analyze", "capture_run", "combine_runs", "load_run_model", "run"]
 
 CONFIG_FILE = "config.toml"
-MANIFEST = "manifest.json"
 STORES = {"zarr": "activations.zarr", "netcdf": "activations.nc"}
 COMBINED = "combined_units"
-_PACKAGES = ("numpy", "scipy", "xarray", "pandas", "scikit-learn", "torch", "timm", "zarr")
+ABLATION_MODULE = "factorprobe.analysis.ablation"
 
 ConfigLike = RunConfig | Sequence[RunConfig] | str | os.PathLike[str] | None
 
@@ -121,39 +116,34 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
     config : RunConfig
         Its ``stimuli``, ``model`` and ``output`` tables are used.
     out : path-like
-        Folder to write ``activations.zarr`` (or ``activations.nc``), ``plots/stimuli.png``
-        (a contact sheet) and, with ``[output] stimuli = true``, ``stimuli.nc``.
+        Folder to write ``activations.zarr`` (or ``activations.nc``), with ``[output] plots``
+        a contact sheet ``plots/stimuli.png``, and with ``[output] stimuli`` ``stimuli.nc``.
+    quiet : bool, default=False
+        No progress bar.
 
     Returns
     -------
     Path
         The activations store.
     """
-    from factorprobe import probing, stimuli
+    from factorprobe import probing
 
     out = Path(out)
     model = load_run_model(config.model, base_dir=config.base_dir)
-    height, width = model.input_size
-    canvas = config.stimuli.canvas or (height if height == width else (height, width))
-    space = stimuli.grid(canvas=canvas, on_misfit=config.stimuli.on_misfit, **_levels(config))
-    plain = (config.stimuli.background, config.stimuli.foreground) == (0.0, 1.0)
-    if plain and config.stimuli.canvas in (None, height) and height == width:
-        source: Any = space  # rendered batch by batch, overlapping inference
-    else:
-        source = _render(space, config, canvas, model.in_chans)
-    _write_sheet(space, config, canvas, out / "plots" / "stimuli.png")
+    space, source = _stimuli(config, model)
+    canvas = _canvas(config, model)
+    if config.output.plots:
+        _write_sheet(space, config, canvas, out / "plots" / "stimuli.png")
     if config.output.stimuli:
-        rendered = source if isinstance(source, xr.Dataset) else _render(space, config, canvas, 1)
+        rendered = source if isinstance(source, xr.Dataset) else _render(space, config, canvas)
         with atomic_output(out / "stimuli.nc") as tmp:
             rendered.to_netcdf(tmp, engine="h5netcdf")
-    show = _show(quiet)
-    layers = list(config.model.layers) or None
     options = dict(
-        layers=layers,
+        layers=list(config.model.layers) or None,
         activation=config.model.activation,
         batch_size=config.model.batch_size,
         device=config.model.device,
-        progress=show,
+        progress=_show(quiet),
     )
     path = out / STORES[config.output.activations]
     if config.output.activations == "zarr":
@@ -209,7 +199,7 @@ def analyze(
     steps += ["cka"] * options.cka + ["disentanglement"] * options.disentanglement
     timings: dict[str, dict[str, float]] = {}
     with tqdm(total=len(steps), desc="analyze", unit="step", disable=not _show(quiet)) as bar:
-        with _timed(timings, "unit_table", bar, "unit table"):
+        with timed(timings, "unit_table", bar, "unit table"):
             table = analysis.unit_table(
                 acts,
                 options.factors,
@@ -231,14 +221,14 @@ def analyze(
         _write_frame(data_dictionary(table), out / "data_dictionary.csv")
         _write_netcdf(table, out / "units.nc")
         for factor in options.tuning:
-            with _timed(timings, f"tuning_{factor}", bar, f"tuning {factor}"):
+            with timed(timings, f"tuning_{factor}", bar, f"tuning {factor}"):
                 curves = analysis.tuning_curves(acts, factor, n_boot=options.n_boot, seed=seed)
             _write_netcdf(curves, out / "tuning" / f"{factor}.nc")
         layers = xr.Dataset()
         if options.decode:
             parts = []
             for name in _layer_names(acts):
-                with _timed(timings, f"decoding_{name}", bar, f"decoding {name}"):
+                with timed(timings, f"decoding_{name}", bar, f"decoding {name}"):
                     one = acts.isel(unit=acts[LAYER].values == name)
                     parts.append(
                         analysis.decoding(
@@ -252,15 +242,15 @@ def analyze(
             layers = xr.concat(parts, dim=LAYER, combine_attrs="override")
             _write_frame(layer_dataframe(layers), out / "layers.csv")
         if options.cka:
-            with _timed(timings, "cka", bar, "cka"):
+            with timed(timings, "cka", bar, "cka"):
                 layers["cka"] = analysis.cka(acts)
         if options.disentanglement:
-            with _timed(timings, "disentanglement", bar, "disentanglement"):
+            with timed(timings, "disentanglement", bar, "disentanglement"):
                 scores = analysis.disentanglement(acts, [f for f in options.decode], seed=seed)
             _write_frame(scores.to_dataframe().reset_index(), out / "disentanglement.csv")
         if layers.data_vars:
             _write_netcdf(layers, out / "layers.nc")
-    _update_manifest(out, stages={"analyze": _total(timings)}, analyze_steps=timings)
+    update_manifest(out, stages={"analyze": total(timings)}, analyze_steps=timings)
     return out
 
 
@@ -294,43 +284,6 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     return out / f"{COMBINED}.csv"
 
 
-def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".") -> Any:
-    """Load the ``[model]`` of a configuration as a :class:`~factorprobe.probing.ProbedModel`.
-
-    ``python:module:callable`` imports ``module`` (``base_dir`` is searched first, then
-    ``sys.path``), calls ``callable(**kwargs)`` for a ``torch.nn.Module`` and loads ``weights``
-    into it (``.safetensors`` or a state dict, read without running code). Relative ``weights``
-    paths are relative to ``base_dir`` (the configuration file's folder).
-    """
-    from factorprobe import probing
-
-    weights = None
-    if config.weights is not None:
-        weights = Path(config.weights)
-        weights = weights if weights.is_absolute() else Path(base_dir) / weights
-    common = dict(input_size=config.input_size, mean=config.mean, std=config.std)
-    if not config.name.startswith("python:"):
-        extra = {"model_kwargs": config.kwargs} if config.kwargs else {}
-        return probing.load_model(
-            config.name, pretrained=config.pretrained, weights=weights, **common, **extra
-        )
-    module = _call_python_model(config, Path(base_dir))
-    if weights is not None:
-        from factorprobe.probing.models import read_state_dict
-
-        state, _ = read_state_dict(weights)
-        try:
-            module.load_state_dict(state)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()[0]
-            raise ValueError(
-                f"Weights {str(weights)!r} do not fit {config.name!r}: {first}"
-            ) from err
-    loaded = probing.load_model(module, **common)
-    described = f"{weights}" if weights is not None else "as built by the callable"
-    return replace(loaded, name=config.name, weights=described)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -351,35 +304,56 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
     with atomic_output(folder) as tmp:
         tmp.mkdir()
         (tmp / CONFIG_FILE).write_text(resolved)
-        with _timed(timings, "capture"):
+        with timed(timings, "capture"):
             store = capture_run(config, tmp, quiet=quiet)
-        with _timed(timings, "analyze"):
+        with timed(timings, "analyze"):
             analyze(store, config=config.analysis, out=tmp, quiet=quiet)
         if config.ablation is not None:
-            with _timed(timings, "ablation"):
-                _ablation(config, tmp, store)
+            with timed(timings, "ablation"):
+                _ablation(config, tmp, quiet=quiet)
         if config.output.plots:
             from factorprobe.report.build import make_report
 
-            with _timed(timings, "report"):
+            with timed(timings, "report"):
                 make_report(tmp, quiet=quiet)
-        total = {k: sum(t[k] for t in timings.values()) for k in ("wall_s", "cpu_s")}
-        _update_manifest(
-            tmp, run=config.name, started=started, stages={**timings, "total": total}, final=True
-        )
+        stages = {**timings, "total": total(timings)}
+        update_manifest(tmp, run=config.name, started=started, stages=stages, final=True)
     return folder
 
 
-def _ablation(config: RunConfig, folder: Path, store: Path) -> None:
-    try:
-        ablation = importlib.import_module("factorprobe.analysis.ablation")
-    except ModuleNotFoundError as err:
+def _ablation(config: RunConfig, folder: Path, *, quiet: bool) -> None:
+    """Cumulative ablation of the configured layer, ranked by the run's own unit table."""
+    if importlib.util.find_spec(ABLATION_MODULE) is None:
         raise ValueError(
-            "[ablation] needs factorprobe.analysis.ablation, which this version does not have; "
-            "remove the [ablation] table."
-        ) from err
-    raise ValueError(
-        f"[ablation] is not wired to {ablation.__name__} yet; remove the [ablation] table."
+            f"[ablation] needs {ABLATION_MODULE}, which this version does not have; remove the "
+            f"[ablation] table."
+        )
+    ablation = importlib.import_module(ABLATION_MODULE)
+    options = config.ablation
+    assert options is not None  # checked by the caller
+    model = load_run_model(config.model, base_dir=config.base_dir)
+    _, source = _stimuli(config, model)
+    with xr.open_dataset(folder / "units.nc", engine="h5netcdf") as ds:
+        table = ds.load()
+    ablation.write_ablation(
+        model,
+        source,
+        options.layer,
+        list(options.rankings),
+        folder / "ablation",
+        plot=config.output.plots,
+        table=table,
+        factors=list(config.analysis.factors),
+        directions=list(options.directions),
+        grid=options.grid,
+        n_random=options.n_random,
+        method=options.method,
+        decoder=options.decoder,
+        activation=config.model.activation,
+        batch_size=config.model.batch_size,
+        device=config.model.device,
+        seed=options.seed,
+        progress=_show(quiet),
     )
 
 
@@ -450,7 +424,27 @@ def _levels(config: RunConfig) -> dict[str, Any]:
     return {k: list(v) for k, v in config.stimuli.levels().items()}
 
 
-def _render(space: Any, config: RunConfig, canvas: Any, in_chans: int) -> xr.Dataset:
+def _stimuli(config: RunConfig, model: Any) -> tuple[Any, Any]:
+    """The run's FactorSpace, and what capture takes: the space itself (rendered batch by batch,
+    overlapping inference) for plain stimuli at the model's size, else the rendered Dataset."""
+    from factorprobe import stimuli
+
+    space = stimuli.grid(
+        canvas=_canvas(config, model), on_misfit=config.stimuli.on_misfit, **_levels(config)
+    )
+    height, width = model.input_size
+    plain = (config.stimuli.background, config.stimuli.foreground) == (0.0, 1.0)
+    if plain and config.stimuli.canvas in (None, height) and height == width:
+        return space, space
+    return space, _render(space, config, _canvas(config, model))
+
+
+def _canvas(config: RunConfig, model: Any) -> Any:
+    height, width = model.input_size
+    return config.stimuli.canvas or (height if height == width else (height, width))
+
+
+def _render(space: Any, config: RunConfig, canvas: Any) -> xr.Dataset:
     from factorprobe import stimuli
 
     return stimuli.render(
@@ -458,7 +452,7 @@ def _render(space: Any, config: RunConfig, canvas: Any, in_chans: int) -> xr.Dat
         canvas=canvas,
         background=config.stimuli.background,
         foreground=config.stimuli.foreground,
-        mode="L" if in_chans == 1 else "RGB",
+        mode="L",  # capture repeats grayscale to the model's channels
     )
 
 
@@ -475,39 +469,10 @@ def _write_sheet(space: Any, config: RunConfig, canvas: Any, path: Path) -> None
     keep = np.ones(len(space), dtype=bool)
     for f, value in at.items():
         keep &= np.asarray(space[f]) == value
-    subset = _render(space.take(np.flatnonzero(keep)), config, canvas, 1)
+    subset = _render(space.take(np.flatnonzero(keep)), config, canvas)
     image = stimuli.contact_sheet(subset, columns=columns, rows=rows, at=at)
     with atomic_output(path) as tmp:
         image.save(tmp, format="PNG")
-
-
-def _call_python_model(config: ModelConfig, base_dir: Path) -> Any:
-    import torch.nn as nn
-
-    _, module_name, attr = config.name.split(":")
-    added = str(base_dir.resolve()) not in sys.path
-    if added:
-        sys.path.insert(0, str(base_dir.resolve()))
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(
-            f"Cannot import {attr!r} from {module_name!r} for [model] name = {config.name!r} "
-            f"(searched {str(base_dir)!r} and sys.path): {err}."
-        ) from err
-    finally:
-        if added:
-            sys.path.remove(str(base_dir.resolve()))
-    if not callable(target):
-        raise TypeError(f"[model] {config.name!r} is not callable; got {type(target).__name__}.")
-    module = target(**config.kwargs)
-    if not isinstance(module, nn.Module):
-        raise TypeError(
-            f"[model] {config.name!r} must return a torch.nn.Module; got {type(module).__name__}."
-        )
-    return module
 
 
 def _tagged(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -533,60 +498,3 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
 
 def _show(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
-
-
-@contextmanager
-def _timed(
-    timings: dict[str, dict[str, float]], key: str, bar: Any = None, label: str = ""
-) -> Iterator[None]:
-    if bar is not None:
-        bar.set_postfix_str(label)
-    wall, cpu = time.perf_counter(), time.process_time()
-    yield
-    timings[key] = {
-        "wall_s": round(time.perf_counter() - wall, 3),
-        "cpu_s": round(time.process_time() - cpu, 3),
-    }
-    if bar is not None:
-        bar.update(1)
-
-
-def _total(timings: dict[str, dict[str, float]]) -> dict[str, float]:
-    return {k: round(sum(t[k] for t in timings.values()), 3) for k in ("wall_s", "cpu_s")}
-
-
-def _update_manifest(folder: Path, *, final: bool = False, **entries: Any) -> None:
-    path = folder / MANIFEST
-    manifest = json.loads(path.read_text()) if path.is_file() else {}
-    for key, value in entries.items():
-        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
-            manifest[key] = {**manifest[key], **value}
-        else:
-            manifest[key] = value
-    manifest["versions"] = _versions()
-    files = {p.name: _size(p) for p in sorted(folder.iterdir()) if p.name != MANIFEST}
-    manifest["files"] = files
-    manifest["total_bytes"] = sum(files.values())
-    if final:
-        manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
-
-
-def _size(path: Path) -> int:
-    """Bytes of a file, or of every file under a folder (a zarr store, plots/)."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _versions() -> dict[str, str]:
-    from factorprobe import __version__
-
-    versions = {"factorprobe": __version__, "python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions

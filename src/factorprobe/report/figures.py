@@ -8,6 +8,7 @@ them without rerunning anything. The figures themselves come from
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from factorprobe.dims import FACTOR
 __all__ = ["FIGURES", "write_figures"]
 
 PLOTS = "plots"
+PLOTS_MODULE = "factorprobe.report.plots"
 N_TUNING_UNITS = 6
 HISTOGRAM_VARIABLES = ("mi", "selectivity", "modularity", "entropy")
 
@@ -45,20 +47,23 @@ def write_figures(results: str | os.PathLike[str]) -> list[Path]:
     Returns
     -------
     list of Path
-        The PNG files written (see :data:`FIGURES`).
+        The PNG files written (see :data:`FIGURES`); empty when :mod:`factorprobe.report.plots`
+        is not installed.
 
     Raises
     ------
     FileNotFoundError
         If the folder has no ``units.nc``.
     """
-    from factorprobe.report.plots import plot_tuning_curves, save_figure
-    from factorprobe.report.table_plots import plot_histograms, plot_selectivity_scatter
-
     results = Path(results)
     path = results / "units.nc"
     if not path.is_file():
         raise FileNotFoundError(f"{str(results)!r} is not a results folder: it has no units.nc.")
+    if importlib.util.find_spec(PLOTS_MODULE) is None:  # plots not installed in this version
+        return []
+    from factorprobe.report.plots import plot_tuning_curves, save_figure
+    from factorprobe.report.table_plots import plot_histograms, plot_selectivity_scatter
+
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         table = ds.load()
     out = results / PLOTS

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factorprobe.analysis._ablation_hooks import ForwardPlan, UnitHooks, prepare
+from factorprobe.analysis._ablation_hooks import ForwardPlan, UnitHooks, normalisation, prepare
 from factorprobe.probing.capture import _running, _Source
 from factorprobe.probing.layers import Target
 from factorprobe.probing.models import ProbedModel
@@ -60,11 +60,12 @@ def run_steps(
     The generator holds the device and the hooks until it is exhausted or closed.
     """
     record = [ablate] if readout is None else [ablate, readout]
-    with _running(model, device) as run, UnitHooks(model.module, [ablate], record) as hooks:
+    shift, scale = normalisation(model, device)
+    with _running(model, device), UnitHooks(model.module, [ablate], record) as hooks:
         cached: list[torch.Tensor] = []
         intact: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for _, images, _ in source.batches(set()):
-            x = prepare(model, images, device, run.mean, run.std)
+            x = prepare(model, images, device, shift, scale)
             hooks.reset()
             full = model.module(x)
             full_rec = hooks.pop()
@@ -81,7 +82,7 @@ def run_steps(
                     continue
                 described = f"full forward passes (split not used: {problem})"
                 plan = replace(plan, prefix=None, suffix=None, description=described)
-                cached = [prepare(model, im, device, run.mean, run.std)
+                cached = [prepare(model, im, device, shift, scale)
                           for _, im, _ in _before(source, len(intact))]  # fmt: skip
                 hooks.reset()
                 full = model.module(x)

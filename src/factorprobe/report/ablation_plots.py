@@ -90,7 +90,11 @@ def plot_ablation_curves(
         ax.grid(alpha=0.3)
     for ax in axes[len(chosen) :]:
         ax.set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
+    legend: dict[str, object] = {}
+    for ax in axes[: len(chosen)]:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(text, handle)
+    labels, handles = list(legend), list(legend.values())
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)),
                fontsize=8, frameon=False)  # fmt: skip
     attrs = result.attrs

@@ -235,6 +235,45 @@ def _run_report(args: argparse.Namespace) -> None:
         print(f"report: {path}")
 
 
+def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ablate",
+        help="cumulative ablation of a layer's units ranked by MI (or another column) vs random",
+        description="Ablate the units of one layer cumulatively, ranked by a unit-table column "
+        "(for each --factor) and in random orders, and write OUT/ablation.nc, OUT/ablation.png "
+        "and, with two or more factors, OUT/dissociation.csv (docs/ablation.md).",
+    )
+    p.add_argument("--stimuli", required=True, help="stimuli.nc from 'factorprobe stimuli'")
+    p.add_argument("--layer", required=True, help="layer to ablate, e.g. fc2")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--model", default="embedded", help="'embedded' or 'timm:NAME'")
+    p.add_argument("--rank-by", default="mi", help="unit-table column, e.g. mi, kl_selectivity")
+    p.add_argument("--factor", action="append", default=None,
+                   help="factor of the column; repeat: one ranking each")  # fmt: skip
+    p.add_argument("--decode", type=_text_list, default="size,position", help="decoded factors")
+    p.add_argument("--method", choices=["zero", "mean"], default="zero", help="ablated value")
+    p.add_argument("--steps", type=int, default=9, help="grid points from 0 to the layer width")
+    p.add_argument("--n-random", type=int, default=5, help="random orders (>= 5)")
+    p.add_argument("--decoder", choices=["lda", "logistic"], default="lda")
+    p.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
+    p.add_argument("--readout", default=None, help="layer decoded (default: the next FC layer)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    p.set_defaults(handler=_run_ablate)
+
+
+def _run_ablate(args: argparse.Namespace) -> None:
+    from factorprobe.analysis.ablation import write_ablation
+
+    rankings = [f"{args.rank_by}:{f}" for f in args.factor] if args.factor else [args.rank_by]
+    paths = write_ablation(
+        args.model, args.stimuli, args.layer, rankings, args.out, factors=args.decode,
+        method=args.method, grid=args.steps, n_random=args.n_random, decoder=args.decoder,
+        n_splits=args.n_splits, readout=args.readout, seed=args.seed, device=args.device,
+    )  # fmt: skip
+    print(", ".join(str(path) for path in paths.values()))
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_stimuli,
     _add_models,
@@ -242,6 +281,7 @@ _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_analyze,
     _add_report,
+    _add_ablate,
 ]
 
 

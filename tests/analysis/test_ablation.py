@@ -333,3 +333,23 @@ def test_timm_head_split(tmp_path):
     assert res.attrs["forward_path"] == "forward_features once, then forward_head"
     assert "task_accuracy" not in res["metric"].values
     assert (res["score"].sel(k=0, metric="agreement") == 1.0).all()
+
+
+def test_cli_ablate(tmp_path, capsys):
+    from factorprobe.cli import main
+
+    space = fp.stimuli.grid(size=[24, 40, 56], x=[80, 112, 144], y=[112], shape=["disc", "cross"])
+    fp.stimuli.write_stimuli(space, tmp_path / "stim")
+    out = tmp_path / "abl"
+    argv = ["ablate", "--stimuli", str(tmp_path / "stim" / "stimuli.nc"), "--layer", "fc3",
+            "--factor", "size", "--factor", "x", "--decode", "size,x", "--steps", "3",
+            "--n-splits", "2", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "ablation.nc" in capsys.readouterr().out
+    result = xr.load_dataset(out / "ablation.nc", engine="h5netcdf")
+    assert result["ranking"].values.tolist() == ["mi:size", "mi:x"]
+    assert result.attrs["layer"] == "fc3" and result.attrs["method"] == "zero"
+    assert (out / "ablation.png").is_file() and (out / "dissociation.csv").is_file()
+    assert main([*argv[:4], "fc9", *argv[5:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("factorprobe ablate: error: Unknown layer 'fc9'") and err.count("\n") == 1

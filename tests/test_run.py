@@ -388,3 +388,17 @@ def test_default_run_finishes_within_two_minutes(tmp_path, monkeypatch):
     units = pd.read_parquet(folder / "units.parquet")
     assert len(units) == 516 and {"mi_size", "mi_position"} <= set(units.columns)
     assert seconds < 120 * max(1.0, os.getloadavg()[0] / 2)
+
+
+@pytest.mark.slow
+def test_ablation_table_runs_cumulative_ablation_into_the_results(tmp_path):
+    config = tmp_path / "ablation.toml"
+    text = SWEEP.split("[[run]]")[0].replace('decode = ["size", "x"]', 'decode = ["size"]')
+    config.write_text(text + '\n[ablation]\nlayer = "fc1"\nrankings = ["mi:size"]\ngrid = 3\n')
+    code, _, err = _cli("run", str(config), "--out", str(tmp_path / "r"), "--quiet")
+    assert code == 0, err
+    result = xr.open_dataset(tmp_path / "r" / "ablation" / "ablation.nc", engine="h5netcdf")
+    assert result.attrs["layer"] == "fc1" and result.sizes["k"] == 3
+    assert (tmp_path / "r" / "ablation" / "ablation.png").is_file()
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert "ablation" in manifest["stages"]

@@ -349,6 +349,7 @@ def _ablation(config: RunConfig, folder: Path, *, quiet: bool) -> None:
         n_random=options.n_random,
         method=options.method,
         decoder=options.decoder,
+        n_splits=config.analysis.n_splits,
         activation=config.model.activation,
         batch_size=config.model.batch_size,
         device=config.model.device,

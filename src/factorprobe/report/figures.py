@@ -33,6 +33,8 @@ FIGURES: dict[str, str] = {
     "the largest bias-corrected MI for that factor (the first units when the factor is not in "
     "the unit table)",
     "stimuli.png": "contact sheet of the stimuli (written by the capture stage)",
+    "../ablation/ablation.png": "cumulative ablation curves against random orders (written by "
+    "the ablation stage when the configuration has an [ablation] table)",
 }
 
 

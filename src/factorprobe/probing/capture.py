@@ -189,8 +189,8 @@ def _to_memory(
 class _Run:
     model: ProbedModel
     device: torch.device
-    mean: torch.Tensor
-    std: torch.Tensor
+    shift: torch.Tensor  # -mean / std
+    scale: torch.Tensor  # 1 / std
 
 
 @contextmanager
@@ -202,13 +202,15 @@ def _running(model: ProbedModel, device: torch.device) -> Iterator[_Run]:
         tensor = next(module.buffers(), None)
     home = tensor.device if tensor is not None else device
     shape = (1, model.in_chans, 1, 1)
-    mean = torch.tensor(model.mean, dtype=torch.float32, device=device).reshape(shape)
-    std = torch.tensor(model.std, dtype=torch.float32, device=device).reshape(shape)
+    mean = torch.tensor(model.mean, dtype=torch.float64).reshape(shape)
+    std = torch.tensor(model.std, dtype=torch.float64).reshape(shape)
+    shift = (-mean / std).to(device, torch.float32)
+    scale = (1 / std).to(device, torch.float32)
     try:
         with _eval_mode(module):
             module.to(device)
             with torch.inference_mode():
-                yield _Run(model, device, mean, std)
+                yield _Run(model, device, shift, scale)
     finally:
         if home != device:
             module.to(home)
@@ -223,7 +225,7 @@ def _forward(run: _Run, rec: Recorder, targets: list[Target], images: np.ndarray
         x = x.expand(-1, 3, -1, -1)
     if tuple(x.shape[2:]) != model.input_size:
         x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
-    x = (x - run.mean) / run.std
+    x = torch.addcmul(run.shift, x, run.scale)  # (x - mean) / std in one pass
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
     model.module(x.contiguous(memory_format=fmt))
     recorded = rec.pop()

@@ -1,0 +1,154 @@
+"""Capture throughput against a plain ``model(x)`` loop, and peak memory of a streamed sweep.
+
+Run: ``.venv/bin/python benchmarks/bench_probe.py`` (CPU; about 5 minutes on 2 busy cores).
+
+1. Throughput, for the embedded model and timm ``efficientnet_b0`` (random init, 224 px): the
+   same pre-rendered batches go through three loops in one process, interleaved and repeated
+   (the best of each is kept, which damps the noise of a shared machine):
+
+   - ``plain``: ``module(x)`` on pre-normalised tensors, the module and inputs in the default
+     (contiguous) memory format: what a feature-extraction loop usually does;
+   - ``plain_cl``: the same, in the channels_last format that :func:`load_model` sets up;
+   - ``capture``: :func:`factorprobe.probing.capture` on the rendered Dataset (normalisation,
+     hooks, copies, the labelled result and layer discovery included).
+
+   ``capture / plain_cl - 1`` is the overhead of capture over the forward pass it runs;
+   ``plain / capture`` is the speed-up over the plain loop.
+
+2. Peak resident memory (``VmHWM``, Linux) of a fresh process that streams a random design of N
+   stimuli through the embedded model to a zarr store, for two N: flat peaks mean memory does
+   not grow with the number of stimuli.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import torch
+
+import factorprobe as fp
+
+_SWEEP = textwrap.dedent(
+    """
+    import sys, tempfile, time
+    import factorprobe as fp
+
+    n = int(sys.argv[1])
+    model = fp.probing.load_model("embedded")
+    space = fp.stimuli.random_design(n, size=(16, 64), x=(40, 184), y=(40, 184), seed=0,
+                                     shape=["disc", "square", "triangle", "cross"])
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        acts = fp.probing.capture(model, space, batch_size=256, store=tmp + "/acts.zarr",
+                                  progress=False, device="cpu")
+        shape = acts.shape
+    seconds = time.perf_counter() - start
+    # VmHWM: this process's peak resident memory (ru_maxrss would include the forked parent's).
+    with open("/proc/self/status") as f:
+        peak_mib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    print(f"{n} {shape[1]} {seconds:.1f} {peak_mib:.0f}")
+    """
+)
+
+
+def _stimuli(n: int, seed: int):
+    space = fp.stimuli.random_design(
+        n, size=(16, 64), x=(40, 184), y=(40, 184), seed=seed,
+        shape=["disc", "square", "triangle", "cross"], rotation=(0, 360),
+    )  # fmt: skip
+    return fp.stimuli.render(space, canvas=224)
+
+
+def _inputs(stim, model: fp.probing.ProbedModel, batch_size: int) -> list[torch.Tensor]:
+    images = torch.from_numpy(stim.image.values).permute(0, 3, 1, 2)
+    if model.in_chans == 3:
+        images = images.expand(-1, 3, -1, -1)
+    mean = torch.tensor(model.mean).reshape(1, -1, 1, 1)
+    std = torch.tensor(model.std).reshape(1, -1, 1, 1)
+    x = (images - mean) / std
+    return [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
+
+
+def _loop(module: torch.nn.Module, batches: list[torch.Tensor]) -> float:
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for x in batches:
+            module(x)
+    return time.perf_counter() - start
+
+
+def throughput(name: str, n: int, batch_size: int, repeats: int) -> dict[str, float]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = fp.probing.load_model(name)
+    stim = _stimuli(n, seed=1)
+    plain_module = copy.deepcopy(model.module).to(memory_format=torch.contiguous_format).eval()
+    contiguous = [x.contiguous() for x in _inputs(stim, model, batch_size)]
+    channels_last = [x.contiguous(memory_format=torch.channels_last) for x in contiguous]
+    with torch.inference_mode():  # the outputs agree within float tolerance
+        a, b = plain_module(contiguous[0]), model.module.eval()(channels_last[0])
+        max_diff = float((a - b).abs().max() / a.abs().max())
+    times: dict[str, list[float]] = {"plain": [], "plain_cl": [], "capture": []}
+    _loop(model.module, channels_last[:1])  # warm-up
+
+    def run_capture() -> float:
+        start = time.perf_counter()
+        fp.probing.capture(model, stim, batch_size=batch_size, device="cpu", progress=False)
+        return time.perf_counter() - start
+
+    loops = {
+        "plain": lambda: _loop(plain_module, contiguous),
+        "plain_cl": lambda: _loop(model.module, channels_last),
+        "capture": run_capture,
+    }
+    order = list(loops)
+    for r in range(repeats):  # rotate the order so no loop always follows the same one
+        for key in order[r % 3 :] + order[: r % 3]:
+            times[key].append(loops[key]())
+    best = {k: min(v) for k, v in times.items()}
+    best["max_rel_diff"] = max_diff
+    return best
+
+
+def memory(n: int) -> tuple[int, int, float, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _SWEEP, str(n)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), int(out[1]), float(out[2]), float(out[3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sweep", type=int, nargs=2, default=[2000, 20000], metavar="N")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; load avg "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")  # fmt: skip
+    for name, n, batch_size in [("embedded", 1024, 128), ("timm:efficientnet_b0", 96, 32)]:
+        t = throughput(name, n, batch_size, args.repeats)
+        print(
+            f"{name:22s} {n} stimuli, batch {batch_size}: plain {n / t['plain']:7.1f}/s, "
+            f"plain channels_last {n / t['plain_cl']:7.1f}/s, capture {n / t['capture']:7.1f}/s"
+        )
+        print(
+            f"{'':22s} capture overhead over its forward pass: "
+            f"{t['capture'] / t['plain_cl'] - 1:+.1%}; speed-up over the plain loop: "
+            f"{t['plain'] / t['capture']:.2f}x; channels_last max rel. diff {t['max_rel_diff']:.1e}"
+        )
+    peaks = []
+    for n in args.sweep:
+        n, units, seconds, peak = memory(n)
+        peaks.append(peak)
+        print(f"streamed sweep, embedded, {n} stimuli x {units} units to zarr: {seconds:.1f} s, "
+              f"peak RSS {peak:.0f} MiB")  # fmt: skip
+    print(f"peak memory ratio {args.sweep[1]} / {args.sweep[0]} stimuli: {peaks[1] / peaks[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -254,7 +254,7 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=["zero", "mean"], default="zero", help="ablated value")
     p.add_argument("--steps", type=int, default=9, help="grid points from 0 to the layer width")
     p.add_argument("--n-random", type=int, default=5, help="random orders (>= 5)")
-    p.add_argument("--decoder", choices=["lda", "logistic"], default="lda")
+    p.add_argument("--decoder", choices=["logistic", "lda"], default="logistic")
     p.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
     p.add_argument("--readout", default=None, help="layer decoded (default: the next FC layer)")
     p.add_argument("--seed", type=int, default=0)

@@ -83,7 +83,8 @@ def stim():
 @pytest.fixture(scope="module")
 def result(model, stim):
     rankings = {"size": "mi:size", "position": "mi:position"}
-    return cumulative_ablation(model, stim, "fc1", rankings, grid=[0, 2, 4, 6, 8], seed=0)
+    # C=100: a weakly regularised decoder reads the 9 positions from the 4 position units exactly
+    return cumulative_ablation(model, stim, "fc1", rankings, grid=[0, 2, 4, 6, 8], seed=0, C=100.0)
 
 
 def _at(result, ranking, factor, k=4, direction="highest"):
@@ -122,10 +123,12 @@ def test_nothing_ablated_is_the_intact_network(result, model, stim):
     assert (k0.sel(metric="agreement") == 1.0).all()
     assert (result["random"].sel(k=0) == k0.isel(ranking=0, direction=0)).all()
     acts = fp.probing.layer(fp.probing.capture(model, stim, progress=False), "fc2")
-    size = fp.analysis.factor_codes(acts, "size").codes
-    # the folds come from the seed; any fold seed gives perfect size decoding on the intact fc2
-    assert lda_decode(acts.values.astype(float), size, n_splits=5, random_state=1)[0] == 1.0
-    assert float(k0.sel(metric="decoding_accuracy:size").isel(ranking=0, direction=0)) == 1.0
+    # seed=0 gives decoding the same folds: the intact read-out's numbers are decoding's
+    expected = fp.analysis.decoding(acts, ["size", "position"], seed=0, C=100.0)
+    for measure, name in (("decoding_accuracy", "accuracy"), ("v_information", "v_information")):
+        for factor in ("size", "position"):
+            got = float(k0.sel(metric=f"{measure}:{factor}").isel(ranking=0, direction=0))
+            assert got == pytest.approx(float(expected[name].sel(factor=factor).item()), abs=1e-12)
     x = torch.rand(5, 1, CANVAS, CANVAS)
     with torch.inference_mode():
         intact = model.module(x)
@@ -247,7 +250,7 @@ def test_ablation_order_nan_last_and_seeded_ties():
     ("kwargs", "error", "match"),
     [
         ({"method": "one"}, ValueError, "'method' parameter of cumulative_ablation"),
-        ({"decoder": "svm"}, ValueError, "'decoder' parameter .* 'lda', 'logistic'"),
+        ({"decoder": "svm"}, ValueError, "'decoder' parameter .* 'logistic', 'lda'"),
         ({"forward": "half"}, ValueError, "'forward' parameter .* 'auto', 'full'"),
         ({"n_random": 4}, ValueError, "'n_random' parameter .* >= 5"),
         ({"grid": [0, 9]}, ValueError, r"numbers of units in \[0, 8\]"),
@@ -353,3 +356,20 @@ def test_cli_ablate(tmp_path, capsys):
     assert main([*argv[:4], "fc9", *argv[5:]]) == 2
     err = capsys.readouterr().err
     assert err.startswith("factorprobe ablate: error: Unknown layer 'fc9'") and err.count("\n") == 1
+
+
+def test_lda_decoder_without_information_predicts_training_frequencies():
+    y = np.repeat([0, 1, 2], [10, 10, 20])
+    accuracy, cross_entropy = lda_decode(np.zeros((40, 3)), y, n_splits=5, random_state=0)
+    assert accuracy == 0.5  # the majority level in every training fold: level 2, half the stimuli
+    assert cross_entropy == pytest.approx(-np.mean(np.log2(np.r_[[0.25] * 20, [0.5] * 20])))
+    x = np.eye(3)[y] + 0.01 * np.random.default_rng(0).normal(size=(40, 3))
+    assert lda_decode(x, y, n_splits=5, random_state=0)[0] == 1.0
+
+
+def test_lda_decoder_option(model, stim):
+    res = cumulative_ablation(model, stim, "fc1", np.arange(8.0), factors=["size"], grid=[0, 8],
+                              decoder="lda")  # fmt: skip
+    assert res.attrs["decoder"].startswith("shrinkage LDA")
+    assert float(res["score"].sel(k=0, metric="decoding_accuracy:size").max()) == 1.0
+    assert float(res["score"].sel(k=8, metric="v_information:size").max()) < 0.05

@@ -158,7 +158,7 @@ def cumulative_ablation(
     classes: Sequence[str] | Literal["auto"] | None = "auto",
     label: str = "shape",
     table: xr.Dataset | None = None,
-    decoder: Literal["lda", "logistic"] = "lda",
+    decoder: Literal["logistic", "lda"] = "logistic",
     C: float = 1.0,
     n_splits: int = 5,
     max_iter: int = 1000,
@@ -228,9 +228,10 @@ def cumulative_ablation(
     table : Dataset, optional
         A unit table (:func:`unit_table`) to take named columns from, e.g. one computed on other
         stimuli than the ablation's.
-    decoder : {"lda", "logistic"}, default="lda"
-        Shrinkage LDA (closed form, fast) or the logistic regression of
-        :func:`~factorprobe.analysis.decoding` (slow for many-level factors such as position).
+    decoder : {"logistic", "lda"}, default="logistic"
+        The logistic regression of :func:`~factorprobe.analysis.decoding` (the same kernel, so
+        the intact network's values equal ``decoding``'s on the read-out layer with the same
+        folds), or shrinkage LDA (Ledoit–Wolf, closed form).
     C, max_iter
         Logistic regression only, as in :func:`~factorprobe.analysis.decoding`.
     n_splits : int, default=5

@@ -46,6 +46,7 @@ def test_two_models_example_gives_one_run_per_table_over_shared_defaults():
     assert [r.name for r in runs] == ["embedded-disc", "embedded-square", "resnet18-random"]
     assert runs[1].stimuli.shape == ("square",) and runs[0].stimuli.shape == ("disc",)
     assert runs[2].model.name == "timm:resnet18" and runs[2].model.input_size == 224
+    assert runs[2].analysis.decode == () and runs[0].analysis.decode == ("size", "x", "y")
     assert {r.stimuli.size for r in runs} == {(16.0, 24.0, 32.0, 40.0, 48.0, 56.0)}
     assert {r.output.folder for r in runs} == {"two-models-results"}
 

@@ -263,8 +263,8 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         Results folders written by :func:`run` or :func:`analyze`; the run's name is the folder
         name.
     out : path-like
-        Folder for ``combined_units.csv``, ``combined_units.parquet`` and, when every run has
-        one, ``combined_layers.csv``.
+        Folder for ``combined_units.csv``, ``combined_units.parquet`` and ``combined_layers.csv``
+        (the runs that decoded factors).
 
     Returns
     -------
@@ -278,8 +278,8 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     combined = pd.concat(units, ignore_index=True, sort=False)
     _write_frame(combined, out / f"{COMBINED}.csv")
     _write_frame(combined, out / f"{COMBINED}.parquet")
-    if all((f / "layers.csv").is_file() for f in folders):
-        layers = [_tagged(pd.read_csv(f / "layers.csv"), f.name) for f in folders]
+    layers = [_tagged(pd.read_csv(f / "layers.csv"), f.name) for f in folders if _has_layers(f)]
+    if layers:
         _write_frame(pd.concat(layers, ignore_index=True, sort=False), out / "combined_layers.csv")
     return out / f"{COMBINED}.csv"
 
@@ -474,6 +474,10 @@ def _write_sheet(space: Any, config: RunConfig, canvas: Any, path: Path) -> None
     image = stimuli.contact_sheet(subset, columns=columns, rows=rows, at=at)
     with atomic_output(path) as tmp:
         image.save(tmp, format="PNG")
+
+
+def _has_layers(folder: Path) -> bool:
+    return (folder / "layers.csv").is_file()
 
 
 def _tagged(frame: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import difflib
-import hashlib
 import json
 import os
-import pickle
 import socket
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 
 from factorprobe._validation import check_int
+from factorprobe.probing.checkpoints import file_digest, first_line, load_into, read_state_dict
 
 _WHERE = "load_model"
 _HUB_TIMEOUT_S = 3.0
@@ -265,7 +264,7 @@ def _load_embedded(
     state, metadata = read_state_dict(path)
     config = NetworkConfig.from_json(metadata["config"]) if "config" in metadata else None
     network = SwishCNN(config)
-    _load_into(network, state, path, "embedded")
+    load_into(network, state, path, "embedded")
     size = network.config.input_size
     if input_size is not None and _as_input_size(input_size) != (size, size):
         raise ValueError(
@@ -280,7 +279,7 @@ def _load_embedded(
         input_size=(size, size),
         mean=tuple(mean) if mean is not None else tuple(json.loads(metadata.get("mean", "[0.5]"))),
         std=tuple(std) if std is not None else tuple(json.loads(metadata.get("std", "[0.5]"))),
-        weights=f"{described} (sha256 {_file_digest(path)})",
+        weights=f"{described} (sha256 {file_digest(path)})",
         channels_last=True,
     )
 
@@ -321,14 +320,14 @@ def _load_timm(
         if not pretrained:
             raise
         raise ConnectionError(
-            f"Could not download pretrained weights for 'timm:{name}' ({_first_line(err)}); "
+            f"Could not download pretrained weights for 'timm:{name}' ({first_line(err)}); "
             f"download the checkpoint elsewhere and pass weights=PATH."
         ) from err
     if weights is not None:
         path = Path(weights)
         state, _ = read_state_dict(path)
-        _load_into(network, state, path, f"timm:{name}")
-        described = f"{path} (sha256 {_file_digest(path)})"
+        load_into(network, state, path, f"timm:{name}")
+        described = f"{path} (sha256 {file_digest(path)})"
     elif pretrained:
         described = f"pretrained {network.pretrained_cfg.get('hf_hub_id') or name}"
     else:
@@ -373,76 +372,6 @@ def _load_module(
     )
 
 
-def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a checkpoint without running code: safetensors, or ``torch.load(weights_only=True)``.
-
-    Parameters
-    ----------
-    path : Path
-        A ``.safetensors`` file, or a file written by ``torch.save`` holding a state dict
-        (optionally under a ``"state_dict"`` or ``"model"`` key).
-
-    Returns
-    -------
-    (dict, dict)
-        The tensors by name, and the safetensors metadata (empty for ``torch.save`` files).
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        The file is not a plain state dict (for example a pickle that would run code).
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"No weights file at {str(path)!r}; give an existing file.")
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = dict(f.metadata() or {})
-                return {k: f.get_tensor(k) for k in f.keys()}, metadata  # noqa: SIM118
-        except Exception as err:
-            raise ValueError(
-                f"Cannot read {str(path)!r} as safetensors ({_first_line(err)})."
-            ) from err
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise ValueError(
-            f"Refusing to load {str(path)!r}: it is not a plain state dict that "
-            f"torch.load(weights_only=True) accepts (it may run code: {_first_line(err)}); "
-            f"save model.state_dict() or convert it to .safetensors."
-        ) from err
-    for key in ("state_dict", "model"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
-            loaded = loaded[key]
-    if not isinstance(loaded, dict) or not all(
-        isinstance(v, torch.Tensor) for v in loaded.values()
-    ):
-        raise ValueError(
-            f"{str(path)!r} does not hold a state dict (a mapping of names to tensors); got "
-            f"{type(loaded).__name__}."
-        )
-    return loaded, {}
-
-
-def _load_into(network: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
-    result = network.load_state_dict(state, strict=False)
-    problems = []
-    if result.missing_keys:
-        problems.append(f"{len(result.missing_keys)} missing ({result.missing_keys[0]!r}, ...)")
-    if result.unexpected_keys:
-        problems.append(
-            f"{len(result.unexpected_keys)} unexpected ({result.unexpected_keys[0]!r}, ...)"
-        )
-    if problems:
-        raise ValueError(
-            f"Weights {str(path)!r} do not fit model {name!r}: keys {'; '.join(problems)}."
-        )
-
-
 def _require_hub(name: str) -> None:
     """Fail at once unless the Hugging Face hub answers within a few seconds."""
     message = (
@@ -459,7 +388,7 @@ def _require_hub(name: str) -> None:
     try:
         pool.submit(_connect, host, port).result(timeout=_HUB_TIMEOUT_S)
     except (OSError, concurrent.futures.TimeoutError) as err:
-        why = f"could not be reached at {host}:{port} ({_first_line(err) or 'timed out'})"
+        why = f"could not be reached at {host}:{port} ({first_line(err) or 'timed out'})"
         raise ConnectionError(message.format(why=why)) from err
     finally:
         pool.shutdown(wait=False)
@@ -472,14 +401,6 @@ def _connect(host: str, port: int) -> None:
 
 def _embedded_file(name: str) -> Path:
     return Path(str(resources.files("factorprobe.probing.embedded") / name))
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
 
 
 def _as_input_size(value: object) -> tuple[int, int]:
@@ -506,10 +427,6 @@ def _as_floats(value: object, name: str) -> tuple[float, ...]:
     if not all(isinstance(v, Real) and not isinstance(v, bool) for v in value):
         raise TypeError(f"The {name!r} parameter of {_WHERE} must hold numbers; got {value!r}.")
     return tuple(float(v) for v in value)
-
-
-def _first_line(err: BaseException) -> str:
-    return " ".join(str(err).split())[:200]
 
 
 _FROZEN = True

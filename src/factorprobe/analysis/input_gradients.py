@@ -259,12 +259,12 @@ def _gradients(
         torch.enable_grad(),
     ):
         w = torch.tensor(weights, dtype=dtype, device=device)
-        mean, std = run.mean.to(dtype), run.std.to(dtype)
+        scale, shift = run.scale.to(dtype), run.shift.to(dtype)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             x = torch.tensor(image[start:stop].values, dtype=dtype, device=device)
             x.requires_grad_(True)
-            h = _layer_output(model, tap, target, _normalised(model, x, mean, std))
+            h = _layer_output(model, tap, target, _normalised(model, x, scale, shift))
             for i in range(w.shape[0]):
                 (g,) = torch.autograd.grad(
                     h,
@@ -283,15 +283,19 @@ def _gradients(
 
 
 def _normalised(
-    model: ProbedModel, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    model: ProbedModel, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor
 ) -> torch.Tensor:
-    """Images ``(batch, row, col, channel)`` in [0, 1] to the model's input, as capture does."""
+    """Images ``(batch, row, col, channel)`` in [0, 1] to the model's input, as capture does.
+
+    ``scale`` = 1 / std and ``shift`` = -mean / std, shaped ``(1, channels, 1, 1)``, so that
+    ``h * scale + shift`` is capture's ``(h - mean) / std``.
+    """
     h = x.permute(0, 3, 1, 2)
     if h.shape[1] == 1 and model.in_chans == 3:
         h = h.expand(-1, 3, -1, -1)
     if tuple(h.shape[2:]) != model.input_size:
         h = F.interpolate(h, size=model.input_size, mode="bilinear", antialias=True)
-    h = (h - mean) / std
+    h = h * scale + shift
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
     return h.contiguous(memory_format=fmt)
 

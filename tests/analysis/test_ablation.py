@@ -151,6 +151,9 @@ def test_double_dissociation_numbers(result):
     assert float(dd["drop"].sel(ranking="size", factor="position")) == 0.0
     assert float(dd["excess"].sel(ranking="size", factor="size")) > 0
     assert dd.attrs["k"] == "[2, 4, 6]"
+    sd = dd["contrast_random_sd"]
+    assert (dd["contrast"] > sd).all() and (dd["contrast"] < 2 * sd).any()
+    assert not bool(double_dissociation(result, n_sd=2.0)["double_dissociation"])
     with pytest.raises(ValueError, match="at least two decoded factors"):
         double_dissociation(result.isel(ranking=[0]))
     with pytest.raises(ValueError, match="must name grid points"):

@@ -9,7 +9,7 @@ from typing import Literal
 
 import xarray as xr
 
-from factorprobe._validation import check_choice
+from factorprobe._validation import check_choice, check_real
 
 __all__ = ["double_dissociation"]
 
@@ -22,6 +22,7 @@ def double_dissociation(
     measure: Literal["decoding_accuracy", "v_information"] = "decoding_accuracy",
     direction: Literal["highest", "lowest"] = "highest",
     k: Sequence[int] | None = None,
+    n_sd: float = 1.0,
 ) -> xr.Dataset:
     """Does ablating a factor's units lower that factor's decodability more than the others'?
 
@@ -31,9 +32,11 @@ def double_dissociation(
     area between the curves). The random orders give the same drop per order; ``excess`` is the
     ranked drop minus the random mean. The ranking's ``contrast`` is its excess for A minus the
     mean excess for the other factors: positive when ablating A's units hurts A more than
-    chance hurts it, relative to the others. A double dissociation is every ranking's
-    contrast positive; ``contrast_random_sd`` (the sd of the same contrast over random orders)
-    says how far from zero that is.
+    chance hurts it, relative to the others; ``contrast_random_sd`` is the sd of the same
+    contrast over the random orders. ``double_dissociation`` is True when every ranking's
+    contrast is positive and larger than ``n_sd`` random sds, and its own factor is decodable
+    above chance in the intact network (else there is nothing to dissociate): a description of
+    the numbers, not a test (5 random orders give a rough sd).
 
     Parameters
     ----------
@@ -43,13 +46,15 @@ def double_dissociation(
     direction : {"highest", "lowest"}, default="highest"
     k : sequence of int, optional
         Grid points to average the drop over.
+    n_sd : float, default=1.0
+        How many random sds each contrast must exceed for ``double_dissociation``.
 
     Returns
     -------
     Dataset
-        Over ``(ranking, factor)``: ``drop``, ``random_drop_mean``, ``random_drop_sd``,
-        ``excess``; over ``ranking``: ``contrast``, ``contrast_random_sd``; and the 0-d
-        ``double_dissociation`` (bool).
+        Over ``factor``: ``intact`` (k = 0) and ``chance``; over ``(ranking, factor)``:
+        ``drop``, ``random_drop_mean``, ``random_drop_sd``, ``excess``; over ``ranking``:
+        ``contrast``, ``contrast_random_sd``; and the 0-d ``double_dissociation`` (bool).
 
     Raises
     ------
@@ -57,6 +62,7 @@ def double_dissociation(
         Fewer than two rankings about decoded factors, an unknown measure, direction or k.
     """
     where = "double_dissociation"
+    n_sd = check_real(n_sd, name="n_sd", where=where, minimum=0.0)
     check_choice(measure, ("decoding_accuracy", "v_information"), name="measure", where=where)
     check_choice(direction, list(result[DIRECTION].values), name="direction", where=where)
     decoded = [str(f) for f, m in zip(result["metric_factor"].values, result[METRIC].values,
@@ -95,25 +101,34 @@ def double_dissociation(
     rand_contrast = rand_drop.where(is_own).sum("factor") - (
         rand_drop.where(~is_own).sum("factor") / n_other
     )
+    intact = score.sel({K: 0}).isel({RANKING: 0}).rename(factor_dim)
+    intact = intact.assign_coords(factor=decoded).drop_vars([METRIC, RANKING], errors="ignore")
+    chance = xr.DataArray(result["chance"].sel({METRIC: names}).values, dims=("factor",),
+                          coords={"factor": decoded})  # fmt: skip
+    readable = (intact > chance).sel(factor=own).drop_vars("factor")
+    beyond = (contrast > 0) & (contrast > n_sd * rand_contrast.std(RANDOM, ddof=1))
     out = xr.Dataset(
         {
+            "intact": intact.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
+            "chance": chance,
             "drop": drop.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
             "random_drop_mean": rand_drop.mean(RANDOM),
             "random_drop_sd": rand_drop.std(RANDOM, ddof=1),
             "excess": excess.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
             "contrast": contrast.drop_vars([DIRECTION, "ranking_factor"], errors="ignore"),
             "contrast_random_sd": rand_contrast.std(RANDOM, ddof=1),
-            "double_dissociation": bool((contrast > 0).all()),
+            "double_dissociation": bool((beyond & readable).all()),
         }
     )
     out = out.assign_coords(own_factor=own)
-    scalars = (K, "fraction", DIRECTION, "metric_units", "metric_factor", "chance")
+    scalars = (K, "fraction", DIRECTION, "metric_units", "metric_factor")
     out = out.drop_vars([c for c in scalars if c in out.coords])
     unit = "bits" if measure == "v_information" else "fraction"
     out.attrs = {
         "measure": measure,
         "units": unit,
         "direction": direction,
+        "n_sd": n_sd,
         "k": json.dumps(list(map(int, chosen))),
         "layer": result.attrs.get("layer", ""),
         "definition": "drop = score(k=0) - mean over k of score(k); excess = drop - random mean;"

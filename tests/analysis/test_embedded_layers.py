@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from factorprobe.analysis.directions import (
-    basis_comparison,
-    principal_components,
-    random_directions,
-)
+from factorprobe.analysis.basis import basis_comparison
+from factorprobe.analysis.directions import principal_components, random_directions
 from factorprobe.analysis.table import unit_table
 
 LAYERS = ["pool", "fc1", "fc2", "fc3", "classifier"]

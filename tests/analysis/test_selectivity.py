@@ -94,3 +94,16 @@ def test_kl_selectivity_bounds_mutual_information(seed):
     # the MI is the p(f)-weighted mean of the specific informations, KL selectivity their max
     assert np.all(kl.values >= mi.values - 1e-12)
     assert kl.attrs["units"] == "bits"
+
+
+def test_one_compared_factor_gives_mi_and_nan_selectivity(planted):
+    from factorprobe.analysis import unit_table
+
+    table = unit_table(planted, factors=["size"], n_permutations=500)
+    assert list(table["factor"].values) == ["size"]
+    assert np.isfinite(table["mi"].values).all()
+    assert np.isnan(table["selectivity"].values).all()
+    assert np.isnan(table["modularity"].values).all()
+    coded = table["preferred_factor"].values == "size"
+    assert coded.any()
+    np.testing.assert_array_equal(table["share"].values[coded, 0], 1.0)

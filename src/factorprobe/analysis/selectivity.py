@@ -37,8 +37,13 @@ __all__ = [
 
 
 def selectivity_kernel(measure: np.ndarray) -> np.ndarray:
-    """(I₁ − I₂) / (I₁ + I₂) of the two largest values (clipped at 0); NaN when both are 0."""
+    """(I₁ − I₂) / (I₁ + I₂) of the two largest values (clipped at 0); NaN when both are 0.
+
+    Undefined, hence NaN, with fewer than two factors on the last axis.
+    """
     m = np.clip(np.nan_to_num(measure, nan=0.0), 0.0, None)
+    if m.shape[-1] < 2:
+        return np.full(m.shape[:-1], np.nan)
     top = -np.sort(-m, axis=-1)[..., :2]
     total = top.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -46,9 +51,14 @@ def selectivity_kernel(measure: np.ndarray) -> np.ndarray:
 
 
 def modularity_kernel(measure: np.ndarray) -> np.ndarray:
-    """Ridgeway & Mozer: 1 − Σ_{k≠k*} (I_k / I_k*)² / (K − 1); NaN when the largest is 0."""
+    """Ridgeway & Mozer: 1 − Σ_{k≠k*} (I_k / I_k*)² / (K − 1); NaN when the largest is 0.
+
+    Undefined, hence NaN, with fewer than two factors (K < 2) on the last axis.
+    """
     m = np.clip(np.nan_to_num(measure, nan=0.0), 0.0, None)
     k = m.shape[-1]
+    if k < 2:
+        return np.full(m.shape[:-1], np.nan)
     top = m.max(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(top > 0, m / top, 0.0)

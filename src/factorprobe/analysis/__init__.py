@@ -39,10 +39,20 @@ from factorprobe.analysis.tuning import response_map, separability, tolerance, t
 # Functions whose modules import torch are loaded on first use, so that analysing saved
 # activations never pays for importing torch.
 _TORCH_BACKED = {
+    "ablated": "factorprobe.analysis.ablation",
+    "cumulative_ablation": "factorprobe.analysis.ablation",
+    "double_dissociation": "factorprobe.analysis.ablation",
     "saliency": "factorprobe.analysis.input_gradients",
+    "write_ablation": "factorprobe.analysis.ablation",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from factorprobe.analysis.ablation import (
+        ablated,
+        cumulative_ablation,
+        double_dissociation,
+        write_ablation,
+    )
     from factorprobe.analysis.input_gradients import saliency
 
 
@@ -56,14 +66,17 @@ def __getattr__(name: str):
 
 __all__ = [
     "DesignDependenceWarning",
+    "ablated",
     "basis_comparison",
     "benjamini_hochberg",
     "cka",
     "co_information",
     "conditional_mutual_information",
+    "cumulative_ablation",
     "decoding",
     "directions",
     "disentanglement",
+    "double_dissociation",
     "entropy",
     "factor_codes",
     "factor_dependence",
@@ -86,4 +99,5 @@ __all__ = [
     "tuning_curves",
     "two_way_anova",
     "unit_table",
+    "write_ablation",
 ]

@@ -7,6 +7,7 @@ Importing this subpackage imports matplotlib.
 
 from __future__ import annotations
 
+from factorprobe.report.ablation_plots import plot_ablation_curves
 from factorprobe.report.plots import (
     plot_response_map,
     plot_saliency,
@@ -20,6 +21,7 @@ from factorprobe.report.table_plots import (
 )
 
 __all__ = [
+    "plot_ablation_curves",
     "plot_basis_vs_random",
     "plot_histograms",
     "plot_response_map",

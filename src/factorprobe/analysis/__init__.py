@@ -64,6 +64,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'factorprobe.analysis' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TORCH_BACKED))
+
+
 __all__ = [
     "DesignDependenceWarning",
     "ablated",

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from factorprobe._validation import check_int, check_real
 from factorprobe.analysis._kernels import plugin_entropy
@@ -252,6 +253,14 @@ def _decode(
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     log_p = np.empty(len(y))
     correct = np.empty(len(y), dtype=bool)
+    # (stimuli x units) matrices are small: a multi-threaded BLAS costs more than it gives
+    # (measured 9.0 s vs 0.94 s for 294 stimuli, two 128-unit layers, three factors, 2 cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        _fit_folds(x, y, folds, C, max_iter, log_p, correct)
+    return float(correct.mean()), float(-log_p.mean())
+
+
+def _fit_folds(x, y, folds, C, max_iter, log_p, correct) -> None:
     for train, test in folds.split(x, y):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
         model.fit(x[train], y[train])
@@ -261,7 +270,6 @@ def _decode(
         p = proba[np.arange(len(test)), column]
         log_p[test] = np.log2(np.maximum(p, _PROBABILITY_FLOOR))
         correct[test] = model.classes_[proba.argmax(axis=1)] == y[test]
-    return float(correct.mean()), float(-log_p.mean())
 
 
 def linear_cka_matrix(layers: Sequence[np.ndarray], *, debiased: bool = False) -> np.ndarray:

@@ -87,6 +87,16 @@ def factor_rng(seed: int, factor: str) -> np.random.Generator:
     return np.random.default_rng([seed, 0, zlib.crc32(factor.encode())])
 
 
+def unit_keys(layer: np.ndarray | None, index: np.ndarray | None, n_units: int) -> np.ndarray:
+    """An int64 key per unit from its ``layer`` and ``index`` coordinates (else its position):
+    the copula's tie-breaking depends on (seed, key) only, so on no chunking or selection."""
+    if layer is None or index is None:
+        return np.arange(n_units, dtype=np.int64)
+    names, inverse = np.unique(np.asarray(layer).astype(str), return_inverse=True)
+    crc = np.asarray([zlib.crc32(name.encode()) for name in names], dtype=np.int64)
+    return (crc[inverse.reshape(-1)] << 32) + np.asarray(index, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """Responses in the form the estimators use: bins always, copula scores when needed."""
@@ -97,26 +107,35 @@ class Prepared:
     scores: np.ndarray | None
 
 
-def prepare(values: np.ndarray, options: Estimation) -> Prepared:
-    """Quantise (and copula-normalise) responses ``(U, S)``."""
-    bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold)
-    constant = (values == values[..., :1]).all(axis=-1)
-    scores = None
+def prepare(values: np.ndarray, options: Estimation, keys: np.ndarray | None = None) -> Prepared:
+    """Quantise (and copula-normalise) responses ``(U, S)``; one sort serves both.
+
+    ``keys (U,)`` name the units for the copula's tie-breaking (see :func:`unit_keys`), so a
+    unit's scores do not depend on the block of units it is computed with.
+    """
+    values = np.ascontiguousarray(values)
+    scores = ordered = None
     if options.estimator == "copula":
-        rng = np.random.default_rng([options.seed, 1])
-        scores = _copula.copula_normalize(values, rng)
+        scores, ordered = _copula.rank_scores(values, options.seed, keys)
+    elif options.quantizer == "quantile":
+        ordered = np.sort(values, axis=-1)
+    bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold, ordered)
+    if ordered is not None:
+        constant = ordered[..., 0] == ordered[..., -1]
+    else:
+        constant = (values == values[..., :1]).all(axis=-1)
     return Prepared(bins, options.bins, constant, scores)
 
 
 @dataclass(frozen=True)
 class FactorStatistics:
-    """Per-unit results for one factor, all ``(U,)`` except ``joint`` ``(U, B, L)``."""
+    """Per-unit results for one factor, all ``(U,)`` except the bins × levels ``table``."""
 
     mi: np.ndarray
     mi_raw: np.ndarray
     p_value: np.ndarray
     null_mean: np.ndarray
-    joint: np.ndarray
+    table: _kernels.Contingency
     null_group: np.ndarray | None = None
     null: np.ndarray | None = None
 
@@ -129,18 +148,27 @@ def factor_statistics(
     factor: str,
     joint: np.ndarray | None = None,
     score_moments: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    bin_counts: np.ndarray | None = None,
 ) -> FactorStatistics:
     """Raw and corrected I(R; F), p-value and null mean for every unit and one factor.
 
     ``joint``, the bins × levels counts, may be passed when already known (a coarser factor's
     table is a sum over a finer one's); so may ``score_moments``, the per-level moments of the
-    copula scores.
+    copula scores, and ``bin_counts (U, B)``, the same for every factor.
     """
     if joint is None:
         joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
+    # every unit sees all stimuli, so the level marginals are the factor's level counts
+    level_counts = np.broadcast_to(
+        np.bincount(codes, minlength=n_levels), (*joint.shape[:-2], n_levels)
+    )
+    table = _kernels.Contingency(joint, n_b=bin_counts, n_f=level_counts)
+    occupied = (
+        table.occupied() if "analytic" in (options.correction, options.significance) else None
+    )
     n_units = joint.shape[0]
     if options.estimator == "plugin":
-        mi_raw = _kernels.plugin_mi(joint)
+        mi_raw = table.mi()
     else:
         if score_moments is None:
             score_moments = _kernels.level_moments(prepared.scores, codes, n_levels)
@@ -155,7 +183,7 @@ def factor_statistics(
             codes, options.n_permutations, factor_rng(options.seed, factor)
         )
         if options.estimator == "plugin":
-            group, null = significance.shared_plugin_null(joint.sum(axis=-1), perms, n_levels)
+            group, null = significance.shared_plugin_null(table.n_b, perms, n_levels)
         else:
             scores = _copula.canonical_scores(codes.shape[-1])
             null = _copula.gaussian_discrete_mi(scores, perms, n_levels, bias_correct=False)[None]
@@ -165,7 +193,7 @@ def factor_statistics(
             p_value = perm_p
     if options.significance == "gtest":
         if options.estimator == "plugin":
-            p_value = _kernels.gtest_pvalue(mi_raw, joint)
+            p_value = table.gtest(mi_raw, occupied)
         else:
             p_value = _copula_lr_pvalue(mi_raw, codes.shape[-1], n_levels)
 
@@ -173,7 +201,7 @@ def factor_statistics(
         mi = mi_raw - null_mean
     elif options.correction == "analytic":
         if options.estimator == "plugin":
-            mi = mi_raw - _kernels.miller_madow_term(joint)
+            mi = mi_raw - table.miller_madow(occupied)
         else:
             mi = _copula.gaussian_discrete_mi(
                 prepared.scores, codes, n_levels, bias_correct=True, moments=score_moments
@@ -186,7 +214,7 @@ def factor_statistics(
     mi_raw = np.where(constant, 0.0, mi_raw)
     if options.significance != "none":
         p_value = np.where(constant, 1.0, p_value)
-    return FactorStatistics(mi, mi_raw, p_value, null_mean, joint, group, null)
+    return FactorStatistics(mi, mi_raw, p_value, null_mean, table, group, null)
 
 
 def _copula_lr_pvalue(mi_raw: np.ndarray, n: int, n_levels: int) -> np.ndarray:

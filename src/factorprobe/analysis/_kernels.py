@@ -8,9 +8,11 @@ arrive as integer bin indices of shape ``(..., n_stimuli)``; factors as integer 
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import sparse, special
 
 LN2 = float(np.log(2.0))
+#: values per block of rows when counting (index and counts stay in the CPU cache)
+COUNT_BLOCK = 1 << 17
 
 
 def joint_counts(bins: np.ndarray, n_bins: int, codes: np.ndarray, n_levels: int) -> np.ndarray:
@@ -20,24 +22,32 @@ def joint_counts(bins: np.ndarray, n_bins: int, codes: np.ndarray, n_levels: int
     ``(..., n_bins, n_levels)``. One ``bincount`` over flattened indices does all rows at once.
     """
     shape = np.broadcast_shapes(bins.shape, np.shape(codes))
-    lead = shape[:-1]
+    lead, n = shape[:-1], shape[-1]
     n_rows = int(np.prod(lead, dtype=np.int64))
     cells = n_bins * n_levels
-    dtype = np.int32 if n_rows * cells < np.iinfo(np.int32).max else np.int64
-    index = np.broadcast_to(bins, shape).astype(dtype, copy=True).reshape(n_rows, shape[-1])
-    index *= n_levels
-    index += np.broadcast_to(codes, shape).reshape(n_rows, shape[-1]).astype(dtype, copy=False)
-    index += (np.arange(n_rows, dtype=dtype) * cells)[:, None]
-    counts = np.bincount(index.ravel(), minlength=n_rows * cells)
+    bins = np.broadcast_to(bins, shape).reshape(n_rows, n)
+    codes = np.broadcast_to(codes, shape).reshape(n_rows, n)
+    counts = np.empty((n_rows, cells), dtype=np.int64)
+    # blocks of rows keep the index and the counts being incremented in the CPU cache
+    step = max(1, COUNT_BLOCK // max(n, cells))
+    offsets = (np.arange(min(step, n_rows), dtype=np.intp) * cells)[:, None]
+    for start in range(0, n_rows, step):
+        rows = slice(start, start + step)
+        # built in the index type bincount works in, so that it needs no converted copy
+        index = np.multiply(bins[rows], n_levels, dtype=np.intp)
+        index += codes[rows]
+        index += offsets[: len(index)]
+        counts[rows] = np.bincount(index.ravel(), minlength=len(index) * cells).reshape(-1, cells)
     return counts.reshape(*lead, n_bins, n_levels)
 
 
-def _nlogn(counts: np.ndarray) -> np.ndarray:
+def _nlogn(counts: np.ndarray, top: int | None = None) -> np.ndarray:
     """n log2 n elementwise for non-negative integer counts (a lookup table when small).
 
     Every term goes through the same table, so a table with one occupied cell gives exactly 0.
+    ``top``, an upper bound of the counts, saves a pass when known.
     """
-    top = int(np.max(counts, initial=0))
+    top = int(np.max(counts, initial=0)) if top is None else int(top)
     if top <= 1 << 20:
         k = np.arange(top + 1, dtype=np.float64)
         return (special.xlogy(k, k) / LN2)[counts]
@@ -57,19 +67,80 @@ def plugin_entropy(counts: np.ndarray) -> np.ndarray:
     return np.maximum(h, 0.0)
 
 
+class Contingency:
+    """Contingency tables ``(..., B, L)`` with the sums every plug-in measure shares, each
+    computed once: marginals, occupied cells and n log n of the cells."""
+
+    def __init__(
+        self, joint: np.ndarray, n_b: np.ndarray | None = None, n_f: np.ndarray | None = None
+    ) -> None:
+        # the marginals may be passed when known (every unit sees each level's stimuli)
+        self.joint = joint
+        self.n_b = joint.sum(axis=-1) if n_b is None else n_b
+        self.n_f = joint.sum(axis=-2) if n_f is None else n_f
+        self.n = self.n_b.sum(axis=-1)
+        self._cells: np.ndarray | None = None
+
+    @property
+    def cells_nlogn(self) -> np.ndarray:
+        """n log2 n of every cell, ``(..., B, L)``."""
+        if self._cells is None:
+            # no cell exceeds its bin's count
+            self._cells = _nlogn(self.joint, top=np.max(self.n_b, initial=0))
+        return self._cells
+
+    def mi(self) -> np.ndarray:
+        """Plug-in I(R; F) in bits (see :func:`plugin_mi`)."""
+        total = (
+            self.cells_nlogn.sum(axis=(-2, -1))
+            - _sum_nlogn(self.n_b, -1)
+            - _sum_nlogn(self.n_f, -1)
+            + _nlogn(self.n)
+        )
+        return np.maximum(total / np.maximum(self.n, 1), 0.0)
+
+    def occupied(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Occupied bins, levels and cells."""
+        m_r = (self.n_b > 0).sum(axis=-1)
+        m_f = (self.n_f > 0).sum(axis=-1)
+        m_rf = np.count_nonzero(self.joint.reshape(*self.joint.shape[:-2], -1), axis=-1)
+        return m_r, m_f, m_rf
+
+    def miller_madow(self, occupied: tuple | None = None) -> np.ndarray:
+        """Miller–Madow bias of plug-in MI in bits (see :func:`miller_madow_term`)."""
+        m_r, m_f, m_rf = self.occupied() if occupied is None else occupied
+        return (m_rf - m_r - m_f + 1) / (2.0 * np.maximum(self.n, 1) * LN2)
+
+    def gtest(self, mi_raw: np.ndarray, occupied: tuple | None = None) -> np.ndarray:
+        """G-test p-value (see :func:`gtest_pvalue`)."""
+        m_r, m_f, _ = self.occupied() if occupied is None else occupied
+        df = (m_r - 1) * (m_f - 1)
+        g = 2.0 * self.n * LN2 * mi_raw
+        p = special.chdtrc(np.maximum(df, 1), g)
+        return np.where(df > 0, p, 1.0)
+
+    def kl_selectivity(self) -> np.ndarray:
+        """max_f D_KL(p(R | F=f) ‖ p(R)) in bits (see :func:`kl_selectivity`)."""
+        n = self.n.astype(np.float64)
+        safe_f = np.maximum(self.n_f, 1.0)
+        log_nb = np.log2(np.maximum(self.n_b, 1.0))
+        cross = np.einsum("...bl,...b->...l", self.joint, log_nb)
+        d = (
+            self.cells_nlogn.sum(axis=-2) / safe_f
+            - np.log2(safe_f)
+            - cross / safe_f
+            + np.log2(np.maximum(n, 1.0))[..., None]
+        )
+        d = np.where(self.n_f > 0, d, -np.inf)
+        return np.maximum(d.max(axis=-1), 0.0)
+
+
 def plugin_mi(joint: np.ndarray) -> np.ndarray:
     """Plug-in mutual information in bits of contingency tables ``(..., B, L)``.
 
     Uses I = [Σ n_bf log n_bf − Σ n_b log n_b − Σ n_f log n_f + S log S] / S, exact for counts.
     """
-    n = joint.sum(axis=(-2, -1))
-    total = (
-        _sum_nlogn(joint, (-2, -1))
-        - _sum_nlogn(joint.sum(axis=-1), -1)
-        - _sum_nlogn(joint.sum(axis=-2), -1)
-        + _nlogn(n)
-    )
-    return np.maximum(total / np.maximum(n, 1), 0.0)
+    return Contingency(joint).mi()
 
 
 def miller_madow_term(joint: np.ndarray) -> np.ndarray:
@@ -77,40 +148,17 @@ def miller_madow_term(joint: np.ndarray) -> np.ndarray:
 
     ``m`` counts occupied cells, so sparse tables are not over-corrected.
     """
-    n = np.maximum(joint.sum(axis=(-2, -1)), 1)
-    m_r = (joint.sum(axis=-1) > 0).sum(axis=-1)
-    m_f = (joint.sum(axis=-2) > 0).sum(axis=-1)
-    m_rf = (joint > 0).sum(axis=(-2, -1))
-    return (m_rf - m_r - m_f + 1) / (2.0 * n * LN2)
+    return Contingency(joint).miller_madow()
 
 
 def gtest_pvalue(mi_raw: np.ndarray, joint: np.ndarray) -> np.ndarray:
     """G-test p-value: 2 S ln2 I ~ χ² with (m_R − 1)(m_F − 1) degrees of freedom (occupied)."""
-    n = joint.sum(axis=(-2, -1))
-    m_r = (joint.sum(axis=-1) > 0).sum(axis=-1)
-    m_f = (joint.sum(axis=-2) > 0).sum(axis=-1)
-    df = (m_r - 1) * (m_f - 1)
-    g = 2.0 * n * LN2 * mi_raw
-    p = stats.chi2.sf(g, np.maximum(df, 1))
-    return np.where(df > 0, p, 1.0)
+    return Contingency(joint).gtest(mi_raw)
 
 
 def kl_selectivity(joint: np.ndarray) -> np.ndarray:
     """max_f D_KL(p(R | F=f) ‖ p(R)) in bits for contingency tables ``(..., B, L)``."""
-    n = joint.sum(axis=(-2, -1)).astype(np.float64)
-    n_b = joint.sum(axis=-1).astype(np.float64)
-    n_f = joint.sum(axis=-2).astype(np.float64)
-    safe_f = np.maximum(n_f, 1.0)
-    log_nb = np.log2(np.maximum(n_b, 1.0))
-    cross = np.einsum("...bl,...b->...l", joint, log_nb)
-    d = (
-        _sum_nlogn(joint, -2) / safe_f
-        - np.log2(safe_f)
-        - cross / safe_f
-        + np.log2(np.maximum(n, 1.0))[..., None]
-    )
-    d = np.where(n_f > 0, d, -np.inf)
-    return np.maximum(d.max(axis=-1), 0.0)
+    return Contingency(joint).kl_selectivity()
 
 
 def level_moments(
@@ -139,22 +187,25 @@ def level_moments(
 def _moments_shared(
     values: np.ndarray, codes: np.ndarray, n_levels: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = np.argsort(codes, kind="stable")
-    per_level = np.bincount(codes, minlength=n_levels)
-    occupied = per_level > 0
-    starts = np.concatenate([[0], np.cumsum(per_level)[:-1]])[occupied]
+    n = values.shape[-1]
     lead = values.shape[:-1]
-    # stimuli first, so that reduceat adds whole contiguous rows
-    ordered = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1]).T[order]
-    total = np.zeros((n_levels, ordered.shape[1]))
-    squares = np.zeros((n_levels, ordered.shape[1]))
-    total[occupied] = np.add.reduceat(ordered, starts, axis=0)
-    np.multiply(ordered, ordered, out=ordered)
-    squares[occupied] = np.add.reduceat(ordered, starts, axis=0)
-    total = total.T.reshape(*lead, n_levels)
-    squares = squares.T.reshape(*lead, n_levels)
-    count = np.broadcast_to(per_level, (*lead, n_levels))
-    return count, total, squares
+    columns = np.ascontiguousarray(np.asarray(values, dtype=np.float64).reshape(-1, n).T)
+    total = level_sums(columns, codes, n_levels)
+    squares = level_sums(np.square(columns), codes, n_levels)
+    count = np.broadcast_to(np.bincount(codes, minlength=n_levels), (*lead, n_levels))
+    return count, total.reshape(*lead, n_levels), squares.reshape(*lead, n_levels)
+
+
+def level_sums(columns: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """Per-level sums ``(R, L)`` of responses given stimuli first, ``columns (S, R)``.
+
+    The (levels × stimuli) one-hot matrix as a sparse product adds each level's stimuli row by
+    row, vectorised over the R units (a reduction over stimuli in the units-first layout would
+    walk memory by column).
+    """
+    n = columns.shape[0]
+    onehot = sparse.csr_array((np.ones(n), (codes, np.arange(n))), shape=(n_levels, n))
+    return np.ascontiguousarray((onehot @ columns).T)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:

@@ -14,15 +14,45 @@ __all__ = ["Quantizer", "check_responses", "quantize"]
 
 Quantizer = Literal["quantile", "uniform", "threshold"]
 QUANTIZERS: tuple[str, ...] = get_args(Quantizer)
+#: above this many bins, quantile binning ranks by argsort instead of comparing with each edge
+COMPARE_MAX_BINS = 24
+#: values per block of rows in those comparisons (a block stays in the CPU cache)
+COMPARE_BLOCK = 1 << 17
 
 
-def quantile_bins(x: np.ndarray, n_bins: int) -> np.ndarray:
+def quantile_bins(x: np.ndarray, n_bins: int, ordered: np.ndarray | None = None) -> np.ndarray:
     """Equal-population bins along the last axis; tied values share the bin of their first rank.
 
-    A constant row falls entirely in bin 0. Returns ``int8``/``int16`` indices in ``[0, n_bins)``.
+    The bin of a value is ``floor(c · n_bins / n)``, where ``c`` counts the values strictly
+    below it (the rank of the first of its ties). A constant row falls entirely in bin 0.
+    ``ordered``, the rows already sorted, may be passed when known. Returns ``int8``/``int16``
+    indices in ``[0, n_bins)``.
     """
     n = x.shape[-1]
-    flat = x.reshape(-1, n)
+    flat = np.ascontiguousarray(x.reshape(-1, n))
+    if n_bins > COMPARE_MAX_BINS:
+        return _quantile_bins_by_rank(flat, n_bins).reshape(x.shape)
+    ordered = np.sort(flat, axis=-1) if ordered is None else ordered.reshape(-1, n)
+    # c >= ceil(b n / B) exactly when the value exceeds the ceil(b n / B)-th smallest value, so
+    # the bin is the number of these B - 1 edges the value exceeds (one sort, no argsort)
+    positions = -(-np.arange(1, n_bins) * n // n_bins) - 1
+    edges = ordered[:, positions]
+    out = np.zeros(flat.shape, dtype=_bin_dtype(n_bins))
+    # blocks of rows stay in cache across the n_bins - 1 comparisons
+    step = max(1, COMPARE_BLOCK // n)
+    above = np.empty((min(step, len(flat)), n), dtype=bool)
+    for start in range(0, len(flat), step):
+        rows = slice(start, start + step)
+        block, counted, mask = flat[rows], out[rows], above[: len(flat[rows])]
+        for b in range(n_bins - 1):
+            np.greater(block, edges[rows, b : b + 1], out=mask)
+            counted += mask
+    return out.reshape(x.shape)
+
+
+def _quantile_bins_by_rank(flat: np.ndarray, n_bins: int) -> np.ndarray:
+    """The same bins through an argsort, cheaper than ``n_bins - 1`` comparisons for many bins."""
+    n = flat.shape[-1]
     order = np.argsort(flat, axis=-1)
     ordered = np.take_along_axis(flat, order, axis=-1)
     start = np.zeros(ordered.shape, dtype=np.int64)
@@ -33,7 +63,7 @@ def quantile_bins(x: np.ndarray, n_bins: int) -> np.ndarray:
     sorted_bins = (start * n_bins // n).astype(_bin_dtype(n_bins))
     out = np.empty_like(sorted_bins)
     np.put_along_axis(out, order, sorted_bins, axis=-1)
-    return out.reshape(x.shape)
+    return out
 
 
 def uniform_bins(x: np.ndarray, n_bins: int) -> np.ndarray:
@@ -49,10 +79,16 @@ def threshold_bins(x: np.ndarray, threshold: float) -> np.ndarray:
     return (x > threshold).astype(np.int8)
 
 
-def bins_kernel(x: np.ndarray, quantizer: str, n_bins: int, threshold: float) -> np.ndarray:
-    """Dispatch to a quantiser kernel (validated input)."""
+def bins_kernel(
+    x: np.ndarray,
+    quantizer: str,
+    n_bins: int,
+    threshold: float,
+    ordered: np.ndarray | None = None,
+) -> np.ndarray:
+    """Dispatch to a quantiser kernel (validated input); ``ordered``: the rows sorted, if known."""
     if quantizer == "quantile":
-        return quantile_bins(x, n_bins)
+        return quantile_bins(x, n_bins, ordered)
     if quantizer == "uniform":
         return uniform_bins(x, n_bins)
     return threshold_bins(x, threshold)
@@ -89,8 +125,9 @@ def check_responses(acts: object, *, where: str) -> xr.DataArray:
     acts = acts.transpose(UNIT, STIMULUS)
     if acts.dtype.kind not in "biuf":
         raise TypeError(f"{where} expects numeric responses; got dtype {acts.dtype}.")
-    if acts.dtype.kind == "f":
-        bad = np.isnan(acts).any(STIMULUS).values
+    if acts.dtype.kind == "f" and isinstance(acts.data, np.ndarray):
+        # a dask array is checked chunk by chunk when computed, so that nothing runs here
+        bad = np.isnan(acts.data).any(axis=1)
         if bad.any():
             raise ValueError(
                 f"{where} got NaN responses for {int(bad.sum())} unit(s): "

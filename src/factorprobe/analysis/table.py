@@ -8,21 +8,19 @@ import numpy as np
 import xarray as xr
 
 from factorprobe._validation import check_real
-from factorprobe.analysis import _kernels, selectivity
+from factorprobe.analysis import _kernels
 from factorprobe.analysis._estimate import (
     Correction,
     Estimation,
     Estimator,
     Significance,
-    factor_statistics,
-    family_wise_null,
-    prepare,
     seed_int,
+    unit_keys,
 )
-from factorprobe.analysis.design import FactorCodes, factor_codes, factor_dependence
+from factorprobe.analysis._table_stages import TablePlan, table_statistics, unit_statistics
+from factorprobe.analysis.design import factor_codes, factor_dependence
 from factorprobe.analysis.quantize import Quantizer, check_quantizer, check_responses
-from factorprobe.analysis.significance import benjamini_hochberg, max_statistic_pvalues
-from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, UNIT
+from factorprobe.dims import FACTOR, FACTOR_GROUPS, INDEX, LAYER, STIMULUS, UNIT
 
 __all__ = ["unit_table"]
 
@@ -156,96 +154,43 @@ def unit_table(
     if len(compared) > 1:
         factor_dependence(acts, compared)
 
-    values = np.asarray(acts.values, dtype=np.float64)
-    prepared = prepare(values, options)
-    n_stimuli = values.shape[1]
-    bin_counts = _kernels.joint_counts(
-        prepared.bins, prepared.n_bins, np.zeros(n_stimuli, np.int64), 1
-    )[..., 0]
-    h_r = _kernels.plugin_entropy(bin_counts)
+    plan = TablePlan.build(options, coded, family_wise)
+    keys = unit_keys(*_unit_labels(acts), acts.sizes[UNIT])
+    unit_stats = unit_statistics(acts.values, keys, plan)
+    factor_entropy = np.asarray([_kernels.plugin_entropy(c.counts) for c in coded])
+    columns = table_statistics(
+        unit_stats,
+        _families(acts),
+        np.asarray([names.index(f) for f in compared]),
+        factor_entropy,
+        alpha=alpha,
+        significance=significance,
+        family_wise=family_wise,
+    )
+    preferred = np.asarray([*compared, NONE])[columns.pop("preferred")]
 
-    columns: dict[str, list[np.ndarray]] = {
-        k: []
-        for k in (
-            "mi",
-            "mi_raw",
-            "mi_null_mean",
-            "p_value",
-            "kl_selectivity",
-            "omega_squared",
-            "mean_response_selectivity",
-            "p_fwer",
-        )
+    data_vars = {
+        name: ((UNIT, FACTOR) if np.ndim(array) == 2 else (UNIT,), array)
+        for name, array in columns.items()
     }
-    h_f = []
-    fwer_null = []
-    # a factor that is a function of another (x of position) gets its tables by summation
-    cache: dict[str, tuple[FactorCodes, np.ndarray, tuple, tuple | None]] = {}
-    for c in sorted(coded, key=lambda f: -f.n_levels):
-        parent = next(
-            (m for m in cache.values() if (merge := _coarsening(m[0], c)) is not None), None
-        )
-        if parent is None:
-            joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, c.codes, c.n_levels)
-            moments = _kernels.level_moments(values, c.codes, c.n_levels)
-            scores = (
-                None
-                if prepared.scores is None
-                else _kernels.level_moments(prepared.scores, c.codes, c.n_levels)
-            )
-        else:
-            # float BLAS is much faster than an integer matmul; counts stay exact
-            joint = (parent[1].astype(np.float64) @ merge).astype(np.int64)
-            moments = tuple(m @ merge for m in parent[2])
-            scores = None if parent[3] is None else tuple(m @ merge for m in parent[3])
-        cache[c.name] = (c, joint, moments, scores)
-    for c in coded:
-        _, joint, moments, scores = cache[c.name]
-        stats = factor_statistics(
-            prepared, c.codes, c.n_levels, options, c.name, joint=joint, score_moments=scores
-        )
-        columns["mi"].append(stats.mi)
-        columns["mi_raw"].append(stats.mi_raw)
-        columns["mi_null_mean"].append(stats.null_mean)
-        columns["p_value"].append(stats.p_value)
-        columns["kl_selectivity"].append(_kernels.kl_selectivity(stats.joint))
-        columns["omega_squared"].append(selectivity.omega_from_moments(*moments))
-        columns["mean_response_selectivity"].append(
-            selectivity.mean_response_from_moments(*moments)
-        )
-        h_f.append(float(_kernels.plugin_entropy(c.counts)))
-        if family_wise:
-            fwer_null.append(
-                family_wise_null(prepared, stats, c.codes, c.n_levels, options, c.name)
-            )
-    arrays = {k: np.stack(v, axis=1) for k, v in columns.items() if v}
-
-    ds = xr.Dataset(coords={k: v for k, v in acts.coords.items() if v.dims == (UNIT,)})
-    ds = ds.assign_coords({FACTOR: names})
-    for name, array in arrays.items():
-        ds[name] = ((UNIT, FACTOR), array)
-    ds["factor_entropy"] = ((FACTOR,), np.asarray(h_f))
-    ds["entropy"] = ((UNIT,), h_r)
-    ds["q_value"] = benjamini_hochberg(ds["p_value"], by=LAYER)
-    if family_wise:
-        observed = np.stack([z for z, _ in fwer_null], axis=1)
-        null = np.stack([n for _, n in fwer_null], axis=1)
-        ds["p_fwer"] = ((UNIT, FACTOR), max_statistic_pvalues(observed, null, _families(ds)))
-    _add_selectivity(ds, compared, alpha, significance)
-
-    for name in ds.data_vars:
-        description, units = VARIABLES[str(name)]
-        ds[name].attrs.update(description=description, units=units)
+    data_vars["factor_entropy"] = ((FACTOR,), factor_entropy)
+    data_vars["preferred_factor"] = ((UNIT,), preferred.astype(str))
+    data_vars = {
+        name: (*data_vars[name], dict(zip(("description", "units"), VARIABLES[name], strict=True)))
+        for name in _order(data_vars)
+    }
+    coords = {k: v for k, v in acts.coords.items() if v.dims == (UNIT,)}
+    ds = xr.Dataset(data_vars, coords={**coords, FACTOR: names})
     ds.attrs = {
         **options.attrs(),
         "factors": ",".join(names),
         "compared": ",".join(compared),
         "alpha": alpha,
         "family_wise": int(family_wise),
-        "n_stimuli": int(n_stimuli),
+        "n_stimuli": int(acts.sizes[STIMULUS]),
         "q_value_family": "layer" if LAYER in ds.coords else "all units",
     }
-    return ds[_order(ds)]
+    return ds
 
 
 #: Every variable of the unit table: (description, units). The data dictionary of exported
@@ -301,48 +246,6 @@ VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 
-def _add_selectivity(ds: xr.Dataset, compared: list[str], alpha: float, significance: str) -> None:
-    sub = ds.sel({FACTOR: compared})
-    mi = np.clip(sub["mi"].values, 0.0, None)
-    coded = mi > 0 if significance == "none" else sub["q_value"].values < alpha
-    any_coded = coded.any(axis=1)
-    score = np.where(coded, mi, -np.inf)
-    best = score.argmax(axis=1)
-    preferred = np.where(any_coded, np.asarray(compared, dtype=object)[best], NONE)
-    ds["preferred_factor"] = ((UNIT,), preferred.astype(str))
-
-    h_f = sub["factor_entropy"].values
-    h_r = ds["entropy"].values[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        min_norm = np.where(np.minimum(h_r, h_f) > 0, mi / np.minimum(h_r, h_f), 0.0)
-    variants = {
-        "selectivity": mi,
-        "selectivity_normalized": mi / h_f,
-        "selectivity_min_normalized": min_norm,
-        "selectivity_omega": sub["omega_squared"].values,
-    }
-    for name, measure in variants.items():
-        ds[name] = ((UNIT,), np.where(any_coded, selectivity.selectivity_kernel(measure), np.nan))
-    ds["modularity"] = ((UNIT,), np.where(any_coded, selectivity.modularity_kernel(mi), np.nan))
-    share = np.full(ds["mi"].shape, np.nan)
-    positions = [list(ds[FACTOR].values).index(f) for f in compared]
-    share[:, positions] = np.where(any_coded[:, None], selectivity.shares_kernel(mi), np.nan)
-    ds["share"] = ((UNIT, FACTOR), share)
-
-
-def _coarsening(parent: FactorCodes, child: FactorCodes) -> np.ndarray | None:
-    """The (L_parent, L_child) 0/1 matrix if ``child`` is a function of ``parent``, else None."""
-    if parent.n_levels <= child.n_levels:
-        return None
-    first = np.unique(parent.codes, return_index=True)[1]
-    mapping = child.codes[first]
-    if not np.array_equal(mapping[parent.codes], child.codes):
-        return None
-    merge = np.zeros((parent.n_levels, child.n_levels))
-    merge[np.arange(parent.n_levels), mapping] = 1
-    return merge
-
-
 def _select_layers(acts: xr.DataArray, layers: str | Sequence[str] | None) -> xr.DataArray:
     if layers is None:
         return acts
@@ -388,13 +291,24 @@ def _compared(names: list[str], compare: Sequence[str] | None, *, where: str) ->
     return chosen
 
 
-def _families(ds: xr.Dataset) -> np.ndarray:
-    if LAYER in ds.coords and ds[LAYER].dims == (UNIT,):
-        return np.unique(ds[LAYER].values, return_inverse=True)[1].reshape(-1)
-    return np.zeros(ds.sizes[UNIT], dtype=np.int64)
+def _families(acts: xr.DataArray) -> np.ndarray:
+    if LAYER in acts.coords and acts[LAYER].dims == (UNIT,):
+        return np.unique(acts[LAYER].values, return_inverse=True)[1].reshape(-1)
+    return np.zeros(acts.sizes[UNIT], dtype=np.int64)
 
 
-def _order(ds: xr.Dataset) -> list[str]:
+def _unit_labels(acts: xr.DataArray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The ``layer`` and ``index`` coordinates on ``unit``, where present."""
+    found = [
+        np.asarray(acts[name].values)
+        if name in acts.coords and acts[name].dims == (UNIT,)
+        else None
+        for name in (LAYER, INDEX)
+    ]
+    return found[0], found[1]
+
+
+def _order(variables) -> list[str]:
     core = [
         "mi",
         "mi_raw",
@@ -406,4 +320,15 @@ def _order(ds: xr.Dataset) -> list[str]:
         "modularity",
         "preferred_factor",
     ]
-    return core + [str(v) for v in ds.data_vars if v not in core]
+    rest = [
+        "mi_null_mean",
+        "omega_squared",
+        "mean_response_selectivity",
+        "factor_entropy",
+        "p_fwer",
+        "selectivity_normalized",
+        "selectivity_min_normalized",
+        "selectivity_omega",
+        "share",
+    ]
+    return [v for v in core + rest if v in variables]

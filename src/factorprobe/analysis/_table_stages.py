@@ -1,0 +1,214 @@
+"""The two stages of the unit table, as NumPy on plain arrays (no labels).
+
+The *unit stage* (:func:`unit_statistics`) computes everything that depends on one unit's
+responses only, for a block of units ``(u, S)``: raw and corrected MI, permutation or analytic
+p-values, null means, KL and mean-response selectivity, ω², the response entropy and, for the
+family-wise correction, the unit's standardised null. It gives the same numbers for a unit
+whichever block it is in (shuffles depend on the seed and factor name, the copula's tie-breaking
+on the unit's key), so a dask array chunked along ``unit`` can run it chunk by chunk.
+
+The *table stage* (:func:`table_statistics`) needs all units of a layer at once: BH q-values
+per layer, the max-statistic adjustment, and the per-unit selectivity measures that depend on
+the q-values. Its inputs are the small ``(unit, factor)`` outputs of the unit stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from factorprobe.analysis import _kernels, selectivity
+from factorprobe.analysis._estimate import (
+    Estimation,
+    factor_statistics,
+    family_wise_null,
+    prepare,
+)
+from factorprobe.analysis.design import FactorCodes
+from factorprobe.analysis.significance import max_statistic_pvalues
+
+#: Per-(unit, factor) outputs of the unit stage, in the order of its last axis.
+UNIT_VARIABLES: tuple[str, ...] = (
+    "mi",
+    "mi_raw",
+    "mi_null_mean",
+    "p_value",
+    "kl_selectivity",
+    "omega_squared",
+    "mean_response_selectivity",
+    "entropy",
+)
+#: Positions of the family-wise statistics after those (observed z, then the null z).
+FWER_OBSERVED = len(UNIT_VARIABLES)
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """What the unit stage computes: options, factor codes and how factors nest."""
+
+    options: Estimation
+    factors: tuple[FactorCodes, ...]
+    family_wise: bool = False
+    #: per factor in computing order: (factor position, parent position or -1, merge or None)
+    steps: tuple = field(default=(), compare=False)
+
+    @classmethod
+    def build(cls, options: Estimation, factors: list[FactorCodes], family_wise: bool) -> TablePlan:
+        steps = []
+        done: list[int] = []
+        # a factor that is a function of another (x of position) gets its tables by summation
+        for k in sorted(range(len(factors)), key=lambda i: -factors[i].n_levels):
+            parent = next(
+                ((p, m) for p in done if (m := coarsening(factors[p], factors[k])) is not None),
+                (-1, None),
+            )
+            steps.append((k, parent[0], parent[1]))
+            done.append(k)
+        return cls(options, tuple(factors), family_wise, tuple(steps))
+
+    @property
+    def n_variables(self) -> int:
+        """Length of the unit stage's last axis."""
+        extra = 1 + self.options.n_permutations if self.family_wise else 0
+        return len(UNIT_VARIABLES) + extra
+
+
+def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) -> np.ndarray:
+    """The unit stage for a block of units: ``(u, S)`` responses to ``(u, K, V)`` float64.
+
+    ``V`` runs over :data:`UNIT_VARIABLES` (``entropy`` repeated over factors), then, with the
+    family-wise correction, the observed standardised MI and its ``P`` null values.
+    """
+    options = plan.options
+    values = np.asarray(values, dtype=np.float64)
+    prepared = prepare(values, options, keys)
+    # stimuli first for the per-level sums (no copy when the data came stimuli first)
+    columns = np.ascontiguousarray(values.T)
+    # ω² and the mean-response index need per-level sums and each unit's total sum of squares
+    sum_squares = np.einsum("su,su->u", columns, columns)[:, None]
+    n_units = values.shape[0]
+    out = np.empty((n_units, len(plan.factors), plan.n_variables))
+    cache: dict[int, tuple] = {}
+    bin_counts = None
+    for k, parent, merge in plan.steps:
+        c = plan.factors[k]
+        if parent < 0:
+            joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, c.codes, c.n_levels)
+            sums = _kernels.level_sums(columns, c.codes, c.n_levels)
+            scores = (
+                None
+                if prepared.scores is None
+                else _kernels.level_moments(prepared.scores, c.codes, c.n_levels)
+            )
+        else:
+            p_joint, p_sums, p_scores = cache[parent]
+            joint = coarsen(p_joint, merge)
+            sums = coarsen(p_sums, merge)
+            scores = None if p_scores is None else tuple(coarsen(m, merge) for m in p_scores)
+        cache[k] = (joint, sums, scores)
+        stats = factor_statistics(
+            prepared,
+            c.codes,
+            c.n_levels,
+            options,
+            c.name,
+            joint=joint,
+            score_moments=scores,
+            bin_counts=bin_counts,
+        )
+        bin_counts = stats.table.n_b
+        moments = (np.broadcast_to(c.counts, sums.shape), sums, sum_squares)
+        out[:, k, 0] = stats.mi
+        out[:, k, 1] = stats.mi_raw
+        out[:, k, 2] = stats.null_mean
+        out[:, k, 3] = stats.p_value
+        out[:, k, 4] = stats.table.kl_selectivity()
+        out[:, k, 5] = selectivity.omega_from_moments(*moments)
+        out[:, k, 6] = selectivity.mean_response_from_moments(*moments)
+        if plan.family_wise:
+            observed, null = family_wise_null(prepared, stats, c.codes, c.n_levels, options, c.name)
+            out[:, k, FWER_OBSERVED] = observed
+            out[:, k, FWER_OBSERVED + 1 :] = null
+    # every factor's table sums to the same bin counts over its levels
+    out[:, :, 7] = _kernels.plugin_entropy(stats.table.n_b)[:, None]
+    return out
+
+
+def table_statistics(
+    unit_stats: np.ndarray,
+    families: np.ndarray,
+    compared: np.ndarray,
+    factor_entropy: np.ndarray,
+    *,
+    alpha: float,
+    significance: str,
+    family_wise: bool,
+) -> dict[str, np.ndarray]:
+    """The table stage: q-values, p_fwer and the selectivity measures of every unit.
+
+    ``unit_stats (U, K, V)`` from :func:`unit_statistics`; ``families (U,)`` integer layer of
+    each unit; ``compared`` the positions of the compared factors; ``factor_entropy (K,)``.
+    Returns arrays over ``(U, K)`` or ``(U,)``; ``preferred`` is the position of the preferred
+    factor in ``compared``, or -1 for none.
+    """
+    out = {name: unit_stats[:, :, i] for i, name in enumerate(UNIT_VARIABLES)}
+    out["entropy"] = unit_stats[:, 0, 7]
+    p = out["p_value"]
+    q = np.empty_like(p)
+    for fam in np.unique(families):
+        members = families == fam
+        q[members] = _kernels.benjamini_hochberg(p[members].reshape(-1)).reshape(p[members].shape)
+    out["q_value"] = q
+    if family_wise:
+        out["p_fwer"] = max_statistic_pvalues(
+            unit_stats[:, :, FWER_OBSERVED], unit_stats[:, :, FWER_OBSERVED + 1 :], families
+        )
+
+    mi = np.clip(out["mi"][:, compared], 0.0, None)
+    coded = mi > 0 if significance == "none" else q[:, compared] < alpha
+    any_coded = coded.any(axis=1)
+    out["preferred"] = np.where(any_coded, np.where(coded, mi, -np.inf).argmax(axis=1), -1)
+    h_f = factor_entropy[compared]
+    h_r = out["entropy"][:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        min_norm = np.where(np.minimum(h_r, h_f) > 0, mi / np.minimum(h_r, h_f), 0.0)
+    variants = {
+        "selectivity": mi,
+        "selectivity_normalized": mi / h_f,
+        "selectivity_min_normalized": min_norm,
+        "selectivity_omega": out["omega_squared"][:, compared],
+    }
+    for name, measure in variants.items():
+        out[name] = np.where(any_coded, selectivity.selectivity_kernel(measure), np.nan)
+    out["modularity"] = np.where(any_coded, selectivity.modularity_kernel(mi), np.nan)
+    share = np.full(p.shape, np.nan)
+    share[:, compared] = np.where(any_coded[:, None], selectivity.shares_kernel(mi), np.nan)
+    out["share"] = share
+    return out
+
+
+def coarsen(values: np.ndarray, merge: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Sums over the last axis's finer levels into the coarser ones, ``(..., L_parent)`` to
+    ``(..., L_child)``; a broadcast row (the level counts) is merged once, not once per unit."""
+    order, starts = merge
+    if values.strides[:-1] and not any(values.strides[:-1]):
+        row = values.reshape(-1, values.shape[-1])[0]
+        merged = np.add.reduceat(row[order], starts)
+        return np.broadcast_to(merged, (*values.shape[:-1], len(starts)))
+    # each coarse level's fine levels made contiguous, then summed in one pass (exact for counts)
+    return np.add.reduceat(np.take(values, order, axis=-1), starts, axis=-1)
+
+
+def coarsening(parent: FactorCodes, child: FactorCodes) -> tuple[np.ndarray, np.ndarray] | None:
+    """How ``child``'s levels group ``parent``'s if ``child`` is a function of ``parent``:
+    the parent levels ordered by child level and where each child level starts; else None."""
+    if parent.n_levels <= child.n_levels:
+        return None
+    first = np.unique(parent.codes, return_index=True)[1]
+    mapping = child.codes[first]
+    if not np.array_equal(mapping[parent.codes], child.codes):
+        return None
+    order = np.argsort(mapping, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(mapping, minlength=child.n_levels))[:-1]])
+    return order, starts

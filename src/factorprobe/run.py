@@ -9,9 +9,12 @@ run, through three stages that each read only what the stage before saved:
    results (``layers.csv``, ``layers.nc``);
 3. :func:`factorprobe.report.build.make_report`: from those files, the plots (and HTML report).
 
-A results folder is built under a temporary name and renamed when complete, so a failure leaves
-no half-written folder. Several runs write ``OUT/<run>/`` each and ``OUT/combined_units.csv``.
-The folder layout and every file are described in ``docs/run.md``.
+A run is built in a hidden work folder beside its results folder and renamed onto it when
+complete, so the results folder is never half-written; a run killed at any point (``kill -9``
+included) resumes when rerun: finished capture batches are kept, the rest is redone, and the
+results are identical to an uninterrupted run's (:mod:`factorprobe._resume`, docs/reliability.md).
+Several runs write ``OUT/<run>/`` each and ``OUT/combined_units.csv``. The folder layout and
+every file are described in ``docs/run.md``.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from factorprobe import _resume
 from factorprobe._manifest import MANIFEST, timed, total, update_manifest
 from factorprobe._run_model import load_run_model
+from factorprobe._run_stimuli import render_run, run_canvas, run_stimuli, write_sheet
+from factorprobe._saved import find_store, read_activations
 from factorprobe.config import (
     AnalysisConfig,
     RunConfig,
@@ -46,6 +51,8 @@ __all__ = ["analyze", "capture_run", "combine_runs", "load_run_model", "run"]
 
 CONFIG_FILE = "config.toml"
 STORES = {"zarr": "activations.zarr", "netcdf": "activations.nc"}
+# where a NetCDF run's capture streams (resumably) before the one .nc file is written
+WORK_STORE = ".activations-capture.zarr"
 COMBINED = "combined_units"
 ABLATION_MODULE = "factorprobe.analysis.ablation"
 
@@ -111,45 +118,63 @@ def run(
 def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool = False) -> Path:
     """Render the run's grid and capture the model's layers; write the activations to ``out``.
 
+    The capture streams to a zarr store batch by batch, so calling this again with the same
+    configuration and ``out`` after an interruption (``kill -9`` included) resumes it: finished
+    batches are not recomputed.
+
     Parameters
     ----------
     config : RunConfig
         Its ``stimuli``, ``model`` and ``output`` tables are used.
     out : path-like
-        Folder to write ``activations.zarr`` (or ``activations.nc``), with ``[output] plots``
-        a contact sheet ``plots/stimuli.png``, and with ``[output] stimuli`` ``stimuli.nc``.
+        Folder to write ``activations.zarr`` (or ``activations.nc``, captured through the hidden
+        store ``.activations-capture.zarr``, removed once the file is written), with
+        ``[output] plots`` a contact sheet ``plots/stimuli.png``, and with ``[output] stimuli``
+        ``stimuli.nc``.
     quiet : bool, default=False
         No progress bar.
 
     Returns
     -------
     Path
-        The activations store.
+        The activations store (or NetCDF file).
+
+    Raises
+    ------
+    ValueError, TypeError, KeyError, OSError
+        Unknown model or layers, a grid that does not fit the canvas, or a store in ``out``
+        made with another configuration (one-line messages).
     """
     from factorprobe import probing
 
     out = Path(out)
     model = load_run_model(config.model, base_dir=config.base_dir)
-    space, source = _stimuli(config, model)
-    canvas = _canvas(config, model)
+    space, source = run_stimuli(config, model)
+    canvas = run_canvas(config, model)
     if config.output.plots:
-        _write_sheet(space, config, canvas, out / "plots" / "stimuli.png")
+        write_sheet(space, config, canvas, out / "plots" / "stimuli.png")
     if config.output.stimuli:
-        rendered = source if isinstance(source, xr.Dataset) else _render(space, config, canvas)
+        rendered = source if isinstance(source, xr.Dataset) else render_run(space, config, canvas)
         with atomic_output(out / "stimuli.nc") as tmp:
             rendered.to_netcdf(tmp, engine="h5netcdf")
-    options = dict(
+    path = out / STORES[config.output.activations]
+    store = path if config.output.activations == "zarr" else out / WORK_STORE
+    reused, _ = _resume.finished_chunks(store)
+    probing.capture(
+        model,
+        source,
+        store=store,
         layers=list(config.model.layers) or None,
         activation=config.model.activation,
         batch_size=config.model.batch_size,
         device=config.model.device,
         progress=_show(quiet),
     )
-    path = out / STORES[config.output.activations]
-    if config.output.activations == "zarr":
-        probing.capture(model, source, store=path, **options)
-    else:
-        probing.to_netcdf(probing.capture(model, source, **options), path)
+    _, batches = _resume.finished_chunks(store)
+    update_manifest(out, capture={"batches": batches, "batches_reused": reused})
+    if store != path:
+        probing.to_netcdf(probing.open_activations(store, unit_chunk=None), path)
+        _resume.remove(store)
     return path
 
 
@@ -189,10 +214,10 @@ def analyze(
     from factorprobe import analysis
     from factorprobe.tables import data_dictionary, layer_dataframe, unit_dataframe
 
-    path = _find_store(Path(store))
+    path = find_store(Path(store))
     out = Path(out) if out is not None else path.parent
     options = _analysis_config(config, path.parent)
-    acts = _open_activations(path)
+    acts = read_activations(path)
     seed = options.seed
     steps = ["unit table", *[f"tuning {f}" for f in options.tuning]]
     steps += [f"decoding {name}" for name in _layer_names(acts)] if options.decode else []
@@ -290,6 +315,11 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
 def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
     # 'overwrite' is an action, not a property of the results: never part of the comparison
     resolved = dumps_config(with_output(config, overwrite=False))
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(
+            f"The results folder {str(folder)!r} is a file; choose a folder path with --out "
+            f"(or [output] folder)."
+        )
     if folder.exists():
         same = (folder / CONFIG_FILE).is_file() and (folder / CONFIG_FILE).read_text() == resolved
         if same and (folder / MANIFEST).is_file() and not config.output.overwrite:
@@ -299,26 +329,69 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
                 f"Results folder {str(folder)!r} exists and holds other results; pass "
                 f"--overwrite (overwrite = true in [output]) or choose another --out."
             )
+    work = _resume.prepare(folder, resolved, CONFIG_FILE, keep=_reusable_capture(config, folder))
     started = datetime.now(UTC).isoformat(timespec="seconds")
     timings: dict[str, dict[str, float]] = {}
-    with atomic_output(folder) as tmp:
-        tmp.mkdir()
-        (tmp / CONFIG_FILE).write_text(resolved)
+    try:
         with timed(timings, "capture"):
-            store = capture_run(config, tmp, quiet=quiet)
+            store = _capture_stage(config, work, quiet=quiet)
         with timed(timings, "analyze"):
-            analyze(store, config=config.analysis, out=tmp, quiet=quiet)
+            analyze(store, config=config.analysis, out=work, quiet=quiet)
         if config.ablation is not None:
             with timed(timings, "ablation"):
-                _ablation(config, tmp, quiet=quiet)
+                _ablation(config, work, quiet=quiet)
         if config.output.plots:
             from factorprobe.report.build import make_report
 
             with timed(timings, "report"):
-                make_report(tmp, quiet=quiet)
+                make_report(work, quiet=quiet)
+        _resume.remove(work / WORK_STORE)
+        _resume.remove_debris(work)
         stages = {**timings, "total": total(timings)}
-        update_manifest(tmp, run=config.name, started=started, stages=stages, final=True)
+        update_manifest(work, run=config.name, started=started, stages=stages, final=True)
+    except BaseException as err:
+        _resume.discard(work, err, resumable=_captured_any(config, work))
+        raise
+    _resume.publish(work, folder)
     return folder
+
+
+def _capture_stage(config: RunConfig, work: Path, *, quiet: bool) -> Path:
+    """Capture into the work folder, resuming what an interrupted attempt left there."""
+    if config.output.activations == "netcdf" and (work / STORES["netcdf"]).is_file():
+        return work / STORES["netcdf"]  # written last by capture_run: the stage had finished
+    resumed = _captured_any(config, work)
+    try:
+        return capture_run(config, work, quiet=quiet)
+    except _resume.USER_ERRORS:
+        if not resumed:
+            raise
+    # The store left by the interrupted attempt no longer fits (e.g. the weights file or the
+    # python: model's code changed since): start the capture afresh, once.
+    for name in (STORES[config.output.activations], WORK_STORE):
+        _resume.remove(work / name)
+    return capture_run(config, work, quiet=quiet)
+
+
+def _captured_any(config: RunConfig, work: Path) -> bool:
+    """Whether the work folder holds finished capture batches (worth keeping for a rerun)."""
+    if config.output.activations == "netcdf" and (work / STORES["netcdf"]).is_file():
+        return True
+    return any(_resume.finished_chunks(work / n)[0] for n in (STORES["zarr"], WORK_STORE))
+
+
+def _reusable_capture(config: RunConfig, folder: Path) -> tuple[str, ...]:
+    """The capture outputs of an interrupted run with another configuration worth keeping: all
+    of them when its stimuli, model and activation format equal this run's, else none."""
+    saved = _resume.partial_path(folder) / CONFIG_FILE
+    try:
+        (before,) = load_config(saved)
+    except (OSError, ValueError, TypeError, KeyError):
+        return ()
+    same = (before.stimuli, before.model) == (config.stimuli, config.model)
+    if not same or before.output.activations != config.output.activations:
+        return ()
+    return (*STORES.values(), WORK_STORE)
 
 
 def _ablation(config: RunConfig, folder: Path, *, quiet: bool) -> None:
@@ -332,7 +405,7 @@ def _ablation(config: RunConfig, folder: Path, *, quiet: bool) -> None:
     options = config.ablation
     assert options is not None  # checked by the caller
     model = load_run_model(config.model, base_dir=config.base_dir)
-    _, source = _stimuli(config, model)
+    _, source = run_stimuli(config, model)
     with xr.open_dataset(folder / "units.nc", engine="h5netcdf") as ds:
         table = ds.load()
     ablation.write_ablation(
@@ -395,85 +468,8 @@ def _analysis_config(config: Any, folder: Path) -> AnalysisConfig:
     )
 
 
-def _find_store(path: Path) -> Path:
-    if path.is_dir() and not (path / "zarr.json").is_file():
-        found = [path / name for name in STORES.values() if (path / name).exists()]
-        if not found:
-            raise ValueError(
-                f"{str(path)!r} holds no activations; expected {' or '.join(STORES.values())}."
-            )
-        return found[0]
-    if not path.exists():
-        raise FileNotFoundError(f"No activations at {str(path)!r}.")
-    return path
-
-
-def _open_activations(path: Path) -> xr.DataArray:
-    from factorprobe.probing.store import open_activations
-
-    if path.is_dir():
-        return open_activations(path).load()
-    with xr.open_dataarray(path, engine="h5netcdf") as acts:
-        return acts.load()
-
-
 def _layer_names(acts: xr.DataArray) -> list[str]:
     return list(dict.fromkeys(str(v) for v in acts[LAYER].values))
-
-
-def _levels(config: RunConfig) -> dict[str, Any]:
-    return {k: list(v) for k, v in config.stimuli.levels().items()}
-
-
-def _stimuli(config: RunConfig, model: Any) -> tuple[Any, Any]:
-    """The run's FactorSpace, and what capture takes: the space itself (rendered batch by batch,
-    overlapping inference) for plain stimuli at the model's size, else the rendered Dataset."""
-    from factorprobe import stimuli
-
-    space = stimuli.grid(
-        canvas=_canvas(config, model), on_misfit=config.stimuli.on_misfit, **_levels(config)
-    )
-    height, width = model.input_size
-    plain = (config.stimuli.background, config.stimuli.foreground) == (0.0, 1.0)
-    if plain and config.stimuli.canvas in (None, height) and height == width:
-        return space, space
-    return space, _render(space, config, _canvas(config, model))
-
-
-def _canvas(config: RunConfig, model: Any) -> Any:
-    height, width = model.input_size
-    return config.stimuli.canvas or (height if height == width else (height, width))
-
-
-def _render(space: Any, config: RunConfig, canvas: Any) -> xr.Dataset:
-    from factorprobe import stimuli
-
-    return stimuli.render(
-        space,
-        canvas=canvas,
-        background=config.stimuli.background,
-        foreground=config.stimuli.foreground,
-        mode="L",  # capture repeats grayscale to the model's channels
-    )
-
-
-def _write_sheet(space: Any, config: RunConfig, canvas: Any, path: Path) -> None:
-    """Contact sheet: size across, x down (or the first two varied factors), others at middle."""
-    from factorprobe import stimuli
-
-    levels = config.stimuli.levels()
-    varied = [f for f, v in levels.items() if len(v) > 1]
-    if len(varied) < 2:
-        return
-    columns, rows = ("size", "x") if {"size", "x"} <= set(varied) else varied[:2]
-    at = {f: sorted(v)[len(v) // 2] for f, v in levels.items() if f not in (columns, rows)}
-    keep = np.ones(len(space), dtype=bool)
-    for f, value in at.items():
-        keep &= np.asarray(space[f]) == value
-    subset = _render(space.take(np.flatnonzero(keep)), config, canvas)
-    image = stimuli.contact_sheet(subset, columns=columns, rows=rows, at=at)
-    with atomic_output(path) as tmp:
-        image.save(tmp, format="PNG")
 
 
 def _has_layers(folder: Path) -> bool:

@@ -1,0 +1,143 @@
+"""A run's work folder: built beside its results folder, kept across a kill, renamed when complete.
+
+``factorprobe run`` writes a run into ``.<folder>.partial/`` next to the results folder
+``<folder>``. The activations go there as a chunked zarr store whose ``done`` flags say which
+batches are finished (:mod:`factorprobe.probing.store`), so a rerun of the same configuration
+after ``kill -9`` reopens the work folder, captures only the unfinished batches, redoes the
+analysis and report (deterministic: the seed is in the configuration), and renames the work folder
+onto ``<folder>`` in one :func:`os.replace`. The results folder therefore never exists in a
+half-written state; only the hidden work folder does.
+
+What a rerun keeps:
+
+- the same configuration: everything in the work folder (finished files are rewritten anyway);
+- another configuration with the same ``[stimuli]`` and ``[model]``: the activations store only;
+- anything else: nothing (the work folder is removed and started afresh).
+
+An error in the input (``ValueError``, ``TypeError``, ``KeyError``) removes the work folder: the
+same configuration would fail the same way. Any other failure (``kill``, Ctrl-C, a full disk, a
+crash) keeps it when it holds finished batches, for the rerun.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Collection
+from pathlib import Path
+
+import numpy as np
+
+PARTIAL = ".partial"
+# debris of writers killed mid-write: atomic_output's '.NAME.tmp-PID-HEX' and zarr's
+# 'NAME.<32 hex>.partial' (zarr's LocalStore writes each chunk to such a name, then renames it)
+_DEBRIS = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]{8}$|\.[0-9a-f]{32}\.partial$")
+USER_ERRORS = (ValueError, TypeError, KeyError)
+
+
+def partial_path(folder: Path) -> Path:
+    """The hidden work folder of the results folder ``folder``: ``.<name>.partial`` beside it."""
+    folder = Path(os.path.abspath(folder))
+    return folder.with_name(f".{folder.name}{PARTIAL}")
+
+
+def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[str] = ()) -> Path:
+    """Create the work folder of ``folder``, or reopen the one an interrupted run left.
+
+    Parameters
+    ----------
+    folder : Path
+        The results folder the work folder will become.
+    resolved : str
+        The run's resolved configuration (TOML); saved as ``config_file`` in the work folder.
+    config_file : str
+        Name of the saved configuration.
+    keep : collection of str, default=()
+        Entries of an existing work folder made with another configuration to keep (its
+        activations, when the caller found its ``[stimuli]`` and ``[model]`` equal to this
+        run's); everything else in it is removed. Ignored when the saved configuration is
+        identical: then the whole work folder is reopened.
+
+    Returns
+    -------
+    Path
+        The work folder, holding ``config_file``.
+    """
+    _remove_stale_old(folder)
+    partial = partial_path(folder)
+    saved = partial / config_file
+    if partial.is_dir() and saved.is_file() and saved.read_text() == resolved:
+        return partial
+    if partial.is_dir() and saved.is_file() and keep:
+        for entry in partial.iterdir():
+            if entry.name not in keep:
+                remove(entry)
+    elif partial.exists():
+        remove(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    tmp = partial / f".{config_file}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.write_text(resolved)
+    os.replace(tmp, saved)
+    return partial
+
+
+def finished_chunks(store: Path) -> tuple[int, int]:
+    """``(finished, total)`` batches of an activations store; ``(0, 0)`` when there is none."""
+    import zarr
+
+    try:
+        done = np.asarray(zarr.open_group(str(store), mode="r")["done"][:], dtype=bool)
+    except Exception:  # absent, or a store whose creation was interrupted: nothing to reuse
+        return 0, 0
+    return int(done.sum()), int(done.size)
+
+
+def discard(partial: Path, err: BaseException, *, resumable: bool) -> None:
+    """After a failure: remove the work folder unless ``resumable`` and not an input error."""
+    if isinstance(err, USER_ERRORS) or not resumable:
+        remove(partial)
+
+
+def remove_debris(folder: Path) -> None:
+    """Remove what writers killed mid-write left under ``folder`` (never a finished output)."""
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if _DEBRIS.search(path.name):
+            remove(path)
+
+
+def publish(partial: Path, folder: Path) -> None:
+    """Rename the finished work folder onto ``folder`` (replacing an existing one).
+
+    An existing ``folder`` is first renamed to a hidden ``.<name>.old-*`` and removed after the
+    swap, so at every instant ``folder`` is either the old complete results, absent, or the new
+    complete results; a kill in between leaves the work folder for the rerun.
+    """
+    remove_debris(partial)
+    old = None
+    if folder.exists() or folder.is_symlink():
+        old = Path(os.path.abspath(folder)).with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(folder, old)
+    os.replace(partial, folder)
+    if old is not None:
+        remove(old)
+
+
+def _remove_stale_old(folder: Path) -> None:
+    folder = Path(os.path.abspath(folder))
+    if folder.parent.is_dir():
+        for old in folder.parent.glob(f".{_glob_escape(folder.name)}.old-*"):
+            remove(old)
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a folder tree (missing is fine)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

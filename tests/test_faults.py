@@ -59,6 +59,9 @@ class SlowNet(nn.Module):
         if log:
             with open(log, "a") as f:
                 f.write(f"{x.shape[0]}\\n")
+            stop = os.environ.get("SLOWNET_STOP_AFTER")
+            if stop and open(log).read().split().count("2") > int(stop):
+                raise KeyboardInterrupt
         time.sleep(float(os.environ.get("SLOWNET_DELAY", "0")))
         h = self.pool(torch.nn.functional.silu(self.conv(x))).flatten(1)
         return self.act2(self.fc2(self.act1(self.fc1(h))))
@@ -250,3 +253,67 @@ def test_kill_when_the_work_folder_has_debris_of_killed_writers(setup, tmp_path)
     (work / ".activations.zarr.tmp-123-89abcdef").mkdir()
     assert main(["run", str(folder / "run.toml"), "--out", str(out), "--quiet"]) == 0
     _assert_complete_and_identical(out, reference)
+
+
+def _interrupt(folder: Path, config: Path, out: Path, log: Path, monkeypatch) -> int:
+    """Run until the model raises KeyboardInterrupt (Ctrl-C) before its 5th batch."""
+    monkeypatch.setenv("SLOWNET_LOG", str(log))
+    monkeypatch.setenv("SLOWNET_STOP_AFTER", "4")
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 130
+    monkeypatch.delenv("SLOWNET_STOP_AFTER")
+    assert not out.exists()
+    return 4
+
+
+def test_interrupted_netcdf_run_keeps_its_capture_and_resumes(setup, tmp_path, monkeypatch):
+    folder, reference = setup
+    config = tmp_path / "nc.toml"
+    config.write_text(CONFIG.replace("[output]\n", '[output]\nactivations = "netcdf"\n'))
+    out = tmp_path / "results"
+    done = _interrupt(folder, config, out, tmp_path / "first.log", monkeypatch)
+    assert finished_chunks(partial_path(out) / ".activations-capture.zarr") == (done, N_BATCHES)
+    _rerun_config(config, out, tmp_path / "second.log", monkeypatch)
+    assert _batches(tmp_path / "second.log") == N_BATCHES - done
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    with xr.open_dataarray(out / "activations.nc") as got:
+        want = open_activations(reference / "activations.zarr").compute()
+        np.testing.assert_array_equal(got.values, want.values)
+        assert list(got.layer.values) == list(want.layer.values)
+    assert (out / "units.csv").read_bytes() == (reference / "units.csv").read_bytes()
+
+
+def test_rerun_with_another_analysis_keeps_the_interrupted_capture(setup, tmp_path, monkeypatch):
+    folder, _ = setup
+    out = tmp_path / "results"
+    done = _interrupt(folder, folder / "run.toml", out, tmp_path / "first.log", monkeypatch)
+    config = tmp_path / "other.toml"
+    config.write_text(CONFIG.replace("n_permutations = 50", "n_permutations = 40"))
+    _rerun_config(config, out, tmp_path / "second.log", monkeypatch)
+    assert _batches(tmp_path / "second.log") == N_BATCHES - done
+    assert "n_permutations = 40" in (out / "config.toml").read_text()
+
+
+def test_rerun_with_another_model_discards_the_interrupted_capture(setup, tmp_path, monkeypatch):
+    folder, _ = setup
+    out = tmp_path / "results"
+    _interrupt(folder, folder / "run.toml", out, tmp_path / "first.log", monkeypatch)
+    config = tmp_path / "other.toml"
+    config.write_text(CONFIG.replace("std = [0.25]", "std = [0.3]"))
+    _rerun_config(config, out, tmp_path / "second.log", monkeypatch)
+    assert _batches(tmp_path / "second.log") == N_BATCHES
+
+
+def test_input_error_removes_the_work_folder_even_after_capture(setup, tmp_path, capsys):
+    _ = setup  # the reference run imported slownet; this config sits beside its own copy
+    (tmp_path / "slownet.py").write_text(NET)
+    config = tmp_path / "bins.toml"  # 18 stimuli cannot fill 16 bins: fails after the capture
+    config.write_text(CONFIG.replace("n_bins = 4", "n_bins = 16"))
+    out = tmp_path / "results"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+    assert "'n_bins'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bins.toml", "slownet.py"]
+
+
+def _rerun_config(config: Path, out: Path, log: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SLOWNET_LOG", str(log))
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0

@@ -110,6 +110,7 @@ def run(
             f"subfolder); got {sorted(roots)}."
         )
     root = Path(roots.pop())
+    _check_folder(root)
     folders = [_run_one(c, root / c.name, quiet=quiet) for c in configs]
     combine_runs(folders, root)
     return root
@@ -216,6 +217,7 @@ def analyze(
 
     path = find_store(Path(store))
     out = Path(out) if out is not None else path.parent
+    _check_folder(out)
     options = _analysis_config(config, path.parent)
     acts = read_activations(path)
     seed = options.seed
@@ -315,11 +317,7 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
 def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
     # 'overwrite' is an action, not a property of the results: never part of the comparison
     resolved = dumps_config(with_output(config, overwrite=False))
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(
-            f"The results folder {str(folder)!r} is a file; choose a folder path with --out "
-            f"(or [output] folder)."
-        )
+    _check_folder(folder)
     if folder.exists():
         same = (folder / CONFIG_FILE).is_file() and (folder / CONFIG_FILE).read_text() == resolved
         if same and (folder / MANIFEST).is_file() and not config.output.overwrite:
@@ -495,6 +493,14 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
             ds[name] = ds[name].astype(str)
     with atomic_output(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
+
+
+def _check_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(
+            f"The output folder {str(folder)!r} is a file; choose a folder path (--out, or "
+            f"[output] folder)."
+        )
 
 
 def _show(quiet: bool) -> bool:

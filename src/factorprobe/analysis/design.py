@@ -106,7 +106,12 @@ def factor_codes(
     for member in members:
         values = np.asarray(obj[member].values)
         if values.dtype.kind == "f" and np.isnan(values).any():
-            raise ValueError(f"Factor {member!r} of {where} has missing (NaN) values.")
+            missing = np.flatnonzero(np.isnan(values))
+            raise ValueError(
+                f"Factor {member!r} of {where} has missing (NaN) values at {missing.size} "
+                f"stimulus/stimuli (first: {int(missing[0])}); every stimulus needs a level: "
+                f"drop those stimuli or fill in their levels."
+            )
         _, inverse = np.unique(values, return_inverse=True)
         columns.append(inverse.reshape(-1))
     stacked = np.stack(columns, axis=1)

@@ -256,6 +256,12 @@ def _check_images(ds: xr.Dataset, model: ProbedModel, resize: bool) -> None:
             f"{(STIMULUS, ROW, COL, CHANNEL)}, as render makes; got "
             f"{ds[_IMAGE].dims if _IMAGE in ds else 'no image variable'}."
         )
+    if ds[_IMAGE].dtype.kind != "f":
+        hint = " (divide by 255)" if ds[_IMAGE].dtype == np.uint8 else ""
+        raise TypeError(
+            f"Stimuli for {_WHERE} need a floating-point 'image' in [0, 1], as render makes; got "
+            f"dtype {ds[_IMAGE].dtype}{hint}."
+        )
     rows, cols, channels = (ds.sizes[ROW], ds.sizes[COL], ds.sizes[CHANNEL])
     height, width = model.input_size
     if (rows, cols) != (height, width) and not resize:

@@ -67,7 +67,12 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
 
 def load_into(network: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
     """Load ``state`` into ``network``; every missing or unexpected key is a ValueError."""
-    result = network.load_state_dict(state, strict=False)
+    try:
+        result = network.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # torch lists every mismatched shape over many lines
+        raise ValueError(
+            f"Weights {str(path)!r} do not fit model {name!r}: {first_line(err)}"
+        ) from err
     problems = []
     if result.missing_keys:
         problems.append(f"{len(result.missing_keys)} missing ({result.missing_keys[0]!r}, ...)")

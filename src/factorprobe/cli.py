@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
@@ -18,7 +19,11 @@ _USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # usage errors exit (SystemExit 2) with one line naming the subcommand, like argparse's own
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = parser.commands.get(getattr(args, "command", None) or "", parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
         return 2
@@ -39,15 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
     from factorprobe import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="factorprobe",
         description="Which units of a network code which stimulus factor, and how exclusively.",
     )
     parser.add_argument("--version", action="version", version=f"factorprobe {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for register in _COMMANDS:
         register(sub)
+    parser.commands = dict(sub.choices)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like the other errors."""
+
+    commands: dict[str, argparse.ArgumentParser]  # the subcommands, set by build_parser
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'.\n")
 
 
 def _one_line(err: BaseException) -> str:

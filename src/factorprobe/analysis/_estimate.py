@@ -149,12 +149,14 @@ def factor_statistics(
     joint: np.ndarray | None = None,
     score_moments: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     bin_counts: np.ndarray | None = None,
+    known_null: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FactorStatistics:
     """Raw and corrected I(R; F), p-value and null mean for every unit and one factor.
 
     ``joint``, the bins × levels counts, may be passed when already known (a coarser factor's
     table is a sum over a finer one's); so may ``score_moments``, the per-level moments of the
-    copula scores, and ``bin_counts (U, B)``, the same for every factor.
+    copula scores, ``bin_counts (U, B)``, the same for every factor, and ``known_null``, null
+    distributions computed before (see :func:`shared_nulls`).
     """
     if joint is None:
         joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
@@ -179,14 +181,16 @@ def factor_statistics(
     null_mean = np.full(n_units, np.nan)
     group = null = None
     if options.needs_null:
-        perms = significance.permuted_codes(
-            codes, options.n_permutations, factor_rng(options.seed, factor)
-        )
         if options.estimator == "plugin":
-            group, null = significance.shared_plugin_null(table.n_b, perms, n_levels)
+            group, null = significance.shared_plugin_null(
+                table.n_b, shuffles(codes, options, factor), n_levels, known=known_null
+            )
         else:
-            scores = _copula.canonical_scores(codes.shape[-1])
-            null = _copula.gaussian_discrete_mi(scores, perms, n_levels, bias_correct=False)[None]
+            null = (
+                known_null[1]
+                if known_null is not None
+                else copula_null(codes, n_levels, options, factor)
+            )
             group = np.zeros(n_units, dtype=np.int64)
         perm_p, null_mean = significance.pvalues_from_null(mi_raw, group, null)
         if options.significance == "permutation":
@@ -215,6 +219,43 @@ def factor_statistics(
     if options.significance != "none":
         p_value = np.where(constant, 1.0, p_value)
     return FactorStatistics(mi, mi_raw, p_value, null_mean, table, group, null)
+
+
+def shuffles(codes: np.ndarray, options: Estimation, factor: str):
+    """A factory of the factor's shuffles in blocks of rows (memory-bounded, same stream)."""
+    return lambda: significance.permutation_blocks(
+        codes, options.n_permutations, factor_rng(options.seed, factor)
+    )
+
+
+def copula_null(codes: np.ndarray, n_levels: int, options: Estimation, factor: str) -> np.ndarray:
+    """Null copula MI ``(1, P)``: every unit's scores are a rearrangement of the same vector."""
+    scores = _copula.canonical_scores(codes.shape[-1])
+    blocks = [
+        _copula.gaussian_discrete_mi(scores, perms, n_levels, bias_correct=False)
+        for perms in shuffles(codes, options, factor)()
+    ]
+    return np.concatenate(blocks)[None]
+
+
+def shared_nulls(
+    options: Estimation, codes: np.ndarray, n_levels: int, factor: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Null distributions of one factor known before seeing any unit: the copula's (shared by
+    every unit), or the plug-in null of the bin counts that quantile bins give untied responses.
+
+    Computed once and passed to every block of units; ``(profiles (G, B) or empty, null (G, P))``.
+    """
+    if not options.needs_null:
+        return None
+    if options.estimator == "copula":
+        return np.zeros((1, 0), np.int64), copula_null(codes, n_levels, options, factor)
+    if options.quantizer != "quantile":
+        return None
+    n = codes.shape[-1]
+    profile = np.bincount(np.arange(n) * options.n_bins // n, minlength=options.n_bins)[None]
+    _, null = significance.shared_plugin_null(profile, shuffles(codes, options, factor), n_levels)
+    return profile, null
 
 
 def _copula_lr_pvalue(mi_raw: np.ndarray, n: int, n_levels: int) -> np.ndarray:

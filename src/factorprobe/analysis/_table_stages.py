@@ -14,7 +14,7 @@ the q-values. Its inputs are the small ``(unit, factor)`` outputs of the unit st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from factorprobe.analysis._estimate import (
     factor_statistics,
     family_wise_null,
     prepare,
+    shared_nulls,
 )
 from factorprobe.analysis.design import FactorCodes
 from factorprobe.analysis.significance import max_statistic_pvalues
@@ -41,6 +42,10 @@ UNIT_VARIABLES: tuple[str, ...] = (
 )
 #: Positions of the family-wise statistics after those (observed z, then the null z).
 FWER_OBSERVED = len(UNIT_VARIABLES)
+#: Working memory of one sub-block of the unit stage, and its cost per response value (the
+#: float64 copies, sorted rows, copula scores and ranks, bins and count indices alive at once).
+UNIT_BLOCK_BYTES = 256 << 20
+BYTES_PER_VALUE = 96
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class TablePlan:
     family_wise: bool = False
     #: per factor in computing order: (factor position, parent position or -1, merge or None)
     steps: tuple = field(default=(), compare=False)
+    #: per factor, null distributions known before any unit is seen (see ``with_nulls``)
+    nulls: tuple = field(default=(), compare=False)
 
     @classmethod
     def build(cls, options: Estimation, factors: list[FactorCodes], family_wise: bool) -> TablePlan:
@@ -67,6 +74,13 @@ class TablePlan:
             done.append(k)
         return cls(options, tuple(factors), family_wise, tuple(steps))
 
+    def with_nulls(self) -> TablePlan:
+        """This plan with the shared null distributions computed (once for all blocks)."""
+        if self.nulls:
+            return self
+        nulls = tuple(shared_nulls(self.options, c.codes, c.n_levels, c.name) for c in self.factors)
+        return replace(self, nulls=nulls)
+
     @property
     def n_variables(self) -> int:
         """Length of the unit stage's last axis."""
@@ -78,8 +92,23 @@ def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan
     """The unit stage for a block of units: ``(u, S)`` responses to ``(u, K, V)`` float64.
 
     ``V`` runs over :data:`UNIT_VARIABLES` (``entropy`` repeated over factors), then, with the
-    family-wise correction, the observed standardised MI and its ``P`` null values.
+    family-wise correction, the observed standardised MI and its ``P`` null values. Units are
+    processed in sub-blocks of about :data:`UNIT_BLOCK_BYTES` of working memory, so memory is
+    bounded by the stimuli, not by the units of the block.
     """
+    plan = plan.with_nulls()
+    n_units, n = values.shape
+    step = max(1, UNIT_BLOCK_BYTES // (BYTES_PER_VALUE * max(n, 1)))
+    if n_units <= step:
+        return _unit_block(values, keys, plan)
+    out = np.empty((n_units, len(plan.factors), plan.n_variables))
+    for start in range(0, n_units, step):
+        rows = slice(start, start + step)
+        out[rows] = _unit_block(values[rows], None if keys is None else keys[rows], plan)
+    return out
+
+
+def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) -> np.ndarray:
     options = plan.options
     values = np.asarray(values, dtype=np.float64)
     prepared = prepare(values, options, keys)
@@ -116,6 +145,7 @@ def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan
             joint=joint,
             score_moments=scores,
             bin_counts=bin_counts,
+            known_null=plan.nulls[k],
         )
         bin_counts = stats.table.n_b
         moments = (np.broadcast_to(c.counts, sums.shape), sums, sum_squares)
@@ -185,6 +215,45 @@ def table_statistics(
     share = np.full(p.shape, np.nan)
     share[:, compared] = np.where(any_coded[:, None], selectivity.shares_kernel(mi), np.nan)
     out["share"] = share
+    return out
+
+
+#: Variables of :func:`table_array` over ``(unit, factor)``, then those over ``unit`` (repeated
+#: over factors); ``preferred`` is the position in the compared factors, -1 for none.
+FACTOR_VARIABLES = (
+    "mi",
+    "mi_raw",
+    "mi_null_mean",
+    "p_value",
+    "q_value",
+    "kl_selectivity",
+    "omega_squared",
+    "mean_response_selectivity",
+    "share",
+    "p_fwer",
+)
+UNIT_ONLY = (
+    "entropy",
+    "selectivity",
+    "selectivity_normalized",
+    "selectivity_min_normalized",
+    "selectivity_omega",
+    "modularity",
+    "preferred",
+)
+TABLE_LAYOUT = FACTOR_VARIABLES + UNIT_ONLY
+
+
+def table_array(unit_stats: np.ndarray, families: np.ndarray, **kwargs) -> np.ndarray:
+    """:func:`table_statistics` stacked into one ``(U, K, len(TABLE_LAYOUT))`` float array (a
+    single output for a dask task); ``p_fwer`` is NaN without the family-wise correction."""
+    columns = table_statistics(unit_stats, families.reshape(-1), **kwargs)
+    n_units, n_factors = columns["mi"].shape
+    out = np.full((n_units, n_factors, len(TABLE_LAYOUT)), np.nan)
+    for i, name in enumerate(TABLE_LAYOUT):
+        if name in columns:
+            value = columns[name]
+            out[:, :, i] = value if np.ndim(value) == 2 else np.asarray(value)[:, None]
     return out
 
 

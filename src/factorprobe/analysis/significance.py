@@ -9,7 +9,7 @@ rearrangement of the same normal scores, so one null serves every unit exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import xarray as xr
@@ -42,29 +42,70 @@ def permuted_codes(
     return out
 
 
+def permutation_blocks(
+    codes: np.ndarray, n_permutations: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """The shuffles of :func:`permuted_codes` in blocks of rows, so that memory stays bounded.
+
+    The generator permutes row after row, so the blocks together are exactly the ``(P, S)``
+    array that one call would give.
+    """
+    n = codes.shape[-1]
+    step = max(1, BLOCK_ELEMENTS // max(1, n))
+    for start in range(0, n_permutations, step):
+        rows = min(step, n_permutations - start)
+        yield rng.permuted(np.tile(codes, (rows, 1)), axis=1)
+
+
 def shared_plugin_null(
-    bin_counts: np.ndarray, perms: np.ndarray, n_levels: int
+    bin_counts: np.ndarray,
+    shuffles: np.ndarray | Callable[[], Iterable[np.ndarray]],
+    n_levels: int,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Null plug-in MI for every distinct bin-count profile.
 
-    Parameters: ``bin_counts (U, B)`` per unit, ``perms (P, S)`` permuted factor codes.
+    Parameters: ``bin_counts (U, B)`` per unit; ``shuffles``, permuted factor codes ``(P, S)``
+    or a callable yielding them in blocks ``(p, S)``; ``known``, profiles and their nulls
+    ``((G', B), (G', P))`` computed before.
     Returns ``group (U,)``, the profile of each unit, and ``null (G, P)`` in bits.
     """
     profiles, group = np.unique(bin_counts, axis=0, return_inverse=True)
     group = group.reshape(-1)
     n_groups, n_bins = profiles.shape
-    n_perm, n = perms.shape
-    cum = np.cumsum(profiles, axis=1)
-    null = np.empty((n_groups, n_perm))
-    per_group = n_perm * max(n, n_bins * n_levels)
-    step = max(1, BLOCK_ELEMENTS // per_group)
-    stimuli = np.arange(n)
-    for start in range(0, n_groups, step):
-        stop = min(start + step, n_groups)
-        # the canonical unit of a profile: bin k repeated counts[k] times
-        canonical = _canonical(cum[start:stop], stimuli)
-        joint = _kernels.joint_counts(canonical[:, None, :], n_bins, perms[None], n_levels)
-        null[start:stop] = _kernels.plugin_mi(joint)
+    null = np.full((n_groups, 0), np.nan)
+    missing = np.ones(n_groups, dtype=bool)
+    if known is not None and len(known[0]):
+        # a profile's null does not depend on which units have it or which block they are in
+        match = (profiles[:, None, :] == known[0][None, :, :]).all(axis=-1)
+        found = match.any(axis=1)
+        null = np.empty((n_groups, known[1].shape[1]))
+        null[found] = known[1][match[found].argmax(axis=1)]
+        missing = ~found
+    if not missing.any():
+        return group, null
+    todo = profiles[missing]
+    if isinstance(shuffles, np.ndarray):
+        perms_array = shuffles
+        shuffles = lambda: [perms_array]  # noqa: E731
+    blocks = []
+    cum = np.cumsum(todo, axis=1)
+    for perms in shuffles():
+        n_perm, n = perms.shape
+        part = np.empty((len(todo), n_perm))
+        step = max(1, BLOCK_ELEMENTS // (n_perm * max(n, n_bins * n_levels)))
+        stimuli = np.arange(n)
+        for start in range(0, len(todo), step):
+            stop = min(start + step, len(todo))
+            # the canonical unit of a profile: bin k repeated counts[k] times
+            canonical = _canonical(cum[start:stop], stimuli)
+            joint = _kernels.joint_counts(canonical[:, None, :], n_bins, perms[None], n_levels)
+            part[start:stop] = _kernels.plugin_mi(joint)
+        blocks.append(part)
+    computed = np.concatenate(blocks, axis=1)
+    if null.shape[1] == 0:
+        return group, computed
+    null[missing] = computed
     return group, null
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import dask
+import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import is_dask_collection
 
-from factorprobe._validation import check_real
+from factorprobe._validation import check_int, check_real
 from factorprobe.analysis import _kernels
 from factorprobe.analysis._estimate import (
     Correction,
@@ -17,9 +20,17 @@ from factorprobe.analysis._estimate import (
     seed_int,
     unit_keys,
 )
-from factorprobe.analysis._table_stages import TablePlan, table_statistics, unit_statistics
+from factorprobe.analysis._table_stages import (
+    FACTOR_VARIABLES,
+    TABLE_LAYOUT,
+    UNIT_ONLY,
+    TablePlan,
+    table_array,
+    unit_statistics,
+)
 from factorprobe.analysis.design import factor_codes, factor_dependence
 from factorprobe.analysis.quantize import Quantizer, check_quantizer, check_responses
+from factorprobe.cluster import check_scheduler, compute
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, INDEX, LAYER, STIMULUS, UNIT
 
 __all__ = ["unit_table"]
@@ -43,6 +54,8 @@ def unit_table(
     alpha: float = 0.05,
     family_wise: bool = False,
     seed: int | np.random.Generator | None = 0,
+    unit_chunk: int | None = None,
+    scheduler: str | None = None,
 ) -> xr.Dataset:
     """Information, significance and selectivity of every unit for every factor (DESIGN §4–5).
 
@@ -82,6 +95,19 @@ def unit_table(
     seed : int, Generator or None, default=0
         Seed of the shuffles (a factor's shuffles depend on the seed and its name only, so a
         table agrees with :func:`~factorprobe.analysis.mutual_information` given the same seed).
+        The copula breaks ties by the seed and each unit's (layer, index), so results do not
+        depend on chunking or layer selection.
+    unit_chunk : int or None, default=None
+        Units per dask task (every stimulus in each); None keeps a dask input's chunks along
+        ``unit``. Each task works through its units in sub-blocks of about 256 MB, so memory
+        is bounded by the number of stimuli, not by this (docs/scale.md).
+    scheduler : str, distributed.Client or None, default=None
+        None: a numpy input is computed now, in this thread; a dask-backed input (e.g.
+        :func:`~factorprobe.probing.open_activations`) gives a *lazy* Dataset of dask arrays,
+        computed when asked (``.compute()``, ``.load()``, ``.to_dataframe()``) on dask's
+        current scheduler. ``"threads"`` or ``"synchronous"`` (local dask schedulers), or the
+        address of a ``dask.distributed`` scheduler (``"tcp://host:8786"``): the table is
+        computed there, chunk by chunk, and returned in memory.
 
     Returns
     -------
@@ -122,6 +148,9 @@ def unit_table(
     ['size', 'size', 'position', 'position']
     """
     where = "unit_table"
+    scheduler = check_scheduler(scheduler, where=where)
+    if unit_chunk is not None:
+        unit_chunk = check_int(unit_chunk, name="unit_chunk", where=where, minimum=1)
     acts = check_responses(acts, where=where)
     acts = _select_layers(acts, layers)
     quantizer, n_bins, threshold = check_quantizer(
@@ -156,25 +185,35 @@ def unit_table(
 
     plan = TablePlan.build(options, coded, family_wise)
     keys = unit_keys(*_unit_labels(acts), acts.sizes[UNIT])
-    unit_stats = unit_statistics(acts.values, keys, plan)
     factor_entropy = np.asarray([_kernels.plugin_entropy(c.counts) for c in coded])
-    columns = table_statistics(
-        unit_stats,
-        _families(acts),
-        np.asarray([names.index(f) for f in compared]),
-        factor_entropy,
-        alpha=alpha,
-        significance=significance,
-        family_wise=family_wise,
-    )
-    preferred = np.asarray([*compared, NONE])[columns.pop("preferred")]
+    finish = {
+        "compared": np.asarray([names.index(f) for f in compared]),
+        "factor_entropy": factor_entropy,
+        "alpha": alpha,
+        "significance": significance,
+        "family_wise": family_wise,
+    }
+    lazy = is_dask_collection(acts.data) or scheduler is not None
+    if lazy:
+        table = _lazy_table(acts, keys, plan, finish, unit_chunk)
+    else:
+        table = table_array(unit_statistics(acts.values, keys, plan), _families(acts), **finish)
 
     data_vars = {
-        name: ((UNIT, FACTOR) if np.ndim(array) == 2 else (UNIT,), array)
-        for name, array in columns.items()
+        name: ((UNIT, FACTOR), table[:, :, i])
+        for i, name in enumerate(FACTOR_VARIABLES)
+        if family_wise or name != "p_fwer"
     }
+    for name in UNIT_ONLY[:-1]:
+        data_vars[name] = ((UNIT,), table[:, 0, TABLE_LAYOUT.index(name)])
+    choices = np.asarray([*compared, NONE])
+    preferred = table[:, 0, -1]
+    if lazy:
+        preferred = preferred.map_blocks(_preferred_names, choices, dtype=choices.dtype)
+    else:
+        preferred = _preferred_names(preferred, choices)
+    data_vars["preferred_factor"] = ((UNIT,), preferred)
     data_vars["factor_entropy"] = ((FACTOR,), factor_entropy)
-    data_vars["preferred_factor"] = ((UNIT,), preferred.astype(str))
     data_vars = {
         name: (*data_vars[name], dict(zip(("description", "units"), VARIABLES[name], strict=True)))
         for name in _order(data_vars)
@@ -190,7 +229,67 @@ def unit_table(
         "n_stimuli": int(acts.sizes[STIMULUS]),
         "q_value_family": "layer" if LAYER in ds.coords else "all units",
     }
+    if scheduler is not None:
+        (ds,) = compute(ds, scheduler=scheduler)
     return ds
+
+
+def _lazy_table(acts: xr.DataArray, keys: np.ndarray, plan: TablePlan, finish: dict, unit_chunk):
+    """The table as one dask array ``(U, K, len(TABLE_LAYOUT))``: the unit stage block by
+    block along ``unit`` (every stimulus in a block), then the table stage on the small
+    gathered ``(unit, factor)`` statistics."""
+    if is_dask_collection(acts.data):
+        data = acts.data
+    else:
+        # blocks of about 64 MB of float64 responses, for the scheduler to spread
+        n = max(1, acts.sizes[STIMULUS])
+        data = da.from_array(acts.values, chunks=(unit_chunk or max(1, (8 << 20) // n), -1))
+    if unit_chunk is not None:
+        data = data.rechunk({0: unit_chunk})
+    data = data.rechunk({1: -1})
+    key_blocks = da.from_array(keys[:, None], chunks=(data.chunks[0], 1))
+    # the shared nulls: one task, computed once and handed to every block
+    shared = dask.delayed(TablePlan.with_nulls, pure=True)(plan)
+    stats = da.blockwise(
+        _checked_unit_statistics,
+        "ukv",
+        data,
+        "us",
+        key_blocks,
+        "uz",
+        plan=shared,
+        new_axes={"k": len(plan.factors), "v": plan.n_variables},
+        dtype=np.float64,
+        concatenate=True,
+    )
+    families = da.from_array(_families(acts)[:, None], chunks=-1)
+    return da.blockwise(
+        table_array,
+        "ukv",
+        stats.rechunk({0: -1, 2: -1}),
+        "ukw",
+        families,
+        "uz",
+        new_axes={"v": len(TABLE_LAYOUT)},
+        dtype=np.float64,
+        concatenate=True,
+        **finish,
+    )
+
+
+def _checked_unit_statistics(values: np.ndarray, keys: np.ndarray, plan: TablePlan) -> np.ndarray:
+    # a dask-backed input is checked for NaN here, block by block, when it is computed
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        bad = np.isnan(values).any(axis=1)
+        raise ValueError(
+            f"unit_table got NaN responses for {int(bad.sum())} unit(s) of a chunk (unit keys "
+            f"{keys[bad, 0][:5].tolist()}); drop or fill them first."
+        )
+    return unit_statistics(values, keys[:, 0], plan)
+
+
+def _preferred_names(position: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    return choices[np.asarray(position, dtype=np.int64)]
 
 
 #: Every variable of the unit table: (description, units). The data dictionary of exported

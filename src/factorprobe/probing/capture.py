@@ -19,6 +19,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from factorprobe._validation import check_int
+from factorprobe.cluster import check_scheduler
 from factorprobe.dims import CHANNEL, COL, INDEX, LAYER, ROW, STIMULUS, UNIT
 from factorprobe.probing.hooks import Recorder
 from factorprobe.probing.layers import Activation, Target, _eval_mode, resolve_targets
@@ -53,6 +54,7 @@ def capture(
     overwrite: bool = False,
     progress: bool | None = None,
     resize: bool = False,
+    scheduler: str | None = None,
 ) -> xr.DataArray:
     """Record the units of a model's layers for every stimulus.
 
@@ -89,6 +91,11 @@ def capture(
         Resample stimuli whose canvas differs from the model's input size (bilinear,
         antialiased). This changes sizes and positions in pixels, so it is off by default and a
         mismatch is an error.
+    scheduler : str, distributed.Client or None, default=None
+        With ``store``: spread the unfinished stimulus chunks over dask workers, each task
+        writing its own shard of the store (``"threads"``, or a ``dask.distributed`` address
+        such as ``"tcp://host:8786"``; see docs/scale.md). None runs the sweep here, batch by
+        batch.
 
     Returns
     -------
@@ -116,6 +123,12 @@ def capture(
     (('stimulus', 'unit'), ['classifier', 'fc1', 'fc2', 'fc3', 'pool'])
     """
     batch_size = check_int(batch_size, name="batch_size", where=_WHERE, minimum=1)
+    scheduler = check_scheduler(scheduler, where=_WHERE)
+    if scheduler is not None and store is None:
+        raise ValueError(
+            f"The 'scheduler' parameter of {_WHERE} needs a 'store' (workers write their chunks "
+            "there); pass store=PATH or leave scheduler=None."
+        )
     targets = resolve_targets(model, layers, activation)
     if not targets:
         raise ValueError(
@@ -148,7 +161,14 @@ def capture(
     done = writer.done()
     skip = {int(k) for k in np.flatnonzero(done)}
     remaining = source.n - sum(min(batch_size, source.n - k * batch_size) for k in skip)
-    if remaining:
+    if remaining and scheduler is not None:
+        from factorprobe.probing._distributed import capture_chunks
+
+        todo = [k for k in range(writer.n_chunks) if k not in skip]
+        capture_chunks(
+            model, targets, source, todo, writer.n_chunks, store, torch_device, scheduler
+        )
+    elif remaining:
         with _running(model, torch_device) as run, Recorder(model.module, targets) as rec:
             bar = tqdm(total=remaining, unit="stimulus", disable=not show, desc=model.name)
             for k, images, _ in source.batches(skip):

@@ -2,9 +2,11 @@
 
 Layout of a store (zarr format 3, readable with ``xr.open_zarr``):
 
-- ``activations`` (``stimulus``, ``unit``), float32, chunked as ``(batch_size, all units)``:
-  capture produces one batch of stimuli at a time, for every unit at once, so one chunk is one
-  batch and a rerun can tell exactly which batches are finished;
+- ``activations`` (``stimulus``, ``unit``), float32, in shards of ``(batch_size, all units)``
+  made of inner chunks of ``(batch_size, 64 units)``: capture produces one batch of stimuli at a
+  time, for every unit at once, and writes one whole shard, so a rerun can tell exactly which
+  batches are finished and writers of different batches never touch the same file; a reader of
+  a block of units reads only that block's inner chunks of each shard;
 - ``done`` (``chunk``), one flag per stimulus chunk, set only after that chunk's activations are
   written, so a sweep killed at any point resumes without recomputing finished chunks;
 - the ``stimulus`` and factor coordinates, ``layer`` and ``index`` on ``unit``, and the attrs of
@@ -13,7 +15,7 @@ Layout of a store (zarr format 3, readable with ``xr.open_zarr``):
 
 Analyses reduce over ``stimulus``, so they want chunks along ``unit`` with every stimulus in
 one chunk; :func:`open_activations` rechunks that way on reading (``unit_chunk``), which reads
-each stored chunk once per block of units.
+each inner chunk once in all (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import dask.array as da
 import numpy as np
@@ -34,6 +37,10 @@ VARIABLE = "activations"
 DONE = "done"
 CHUNK_DIM = "chunk"
 HASH_ATTR = "config_hash"
+#: Units per inner chunk of a store (a shard holds one batch of stimuli for every unit).
+STORE_UNIT_CHUNK = 64
+#: Bytes of float32 responses per dask chunk that ``open_activations(unit_chunk="auto")`` aims at.
+AUTO_CHUNK_BYTES = 64 << 20
 
 
 class ActivationStore:
@@ -116,7 +123,13 @@ def open_store(
     ds = data.to_dataset(name=VARIABLE)
     ds[DONE] = ((CHUNK_DIM,), da.zeros(n_chunks, chunks=1, dtype=bool))
     ds.attrs[HASH_ATTR] = config_hash
-    encoding = {VARIABLE: {"fill_value": np.nan}, DONE: {"fill_value": False}}
+    n_units = template.sizes[UNIT]
+    inner = min(STORE_UNIT_CHUNK, max(1, n_units))
+    shard_units = -(-max(1, n_units) // inner) * inner
+    encoding = {
+        VARIABLE: {"fill_value": np.nan, "chunks": (chunk, inner), "shards": (chunk, shard_units)},
+        DONE: {"fill_value": False},
+    }
     with atomic_output(path) as tmp:
         ds.to_zarr(
             str(tmp), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding
@@ -124,16 +137,20 @@ def open_store(
     return ActivationStore(path)
 
 
-def open_activations(path: str | os.PathLike[str], *, unit_chunk: int | None = 512) -> xr.DataArray:
+def open_activations(
+    path: str | os.PathLike[str], *, unit_chunk: int | Literal["auto"] | None = "auto"
+) -> xr.DataArray:
     """Open a finished activations store lazily (dask-backed).
 
     Parameters
     ----------
     path : path-like
         A store written by :func:`~factorprobe.probing.capture` with ``store=path``.
-    unit_chunk : int or None, default=512
+    unit_chunk : int, "auto" or None, default="auto"
         Units per dask chunk, with every stimulus in one chunk (what reductions over stimuli
-        want); None keeps the stored chunks (one batch of stimuli, all units).
+        want); ``"auto"``: about 64 MB of float32 per chunk, a multiple of the store's 64-unit
+        inner chunks (at least 64 units); None keeps the stored shards (one batch of stimuli,
+        all units).
 
     Returns
     -------
@@ -156,8 +173,15 @@ def open_activations(path: str | os.PathLike[str], *, unit_chunk: int | None = 5
             f"written); rerun capture with the same arguments to resume it."
         )
     acts = ds[VARIABLE]
-    if unit_chunk is not None:
+    if unit_chunk == "auto":
+        per_unit = 4 * max(1, acts.sizes[STIMULUS])
+        blocks = max(1, AUTO_CHUNK_BYTES // (per_unit * STORE_UNIT_CHUNK))
+        acts = acts.chunk({STIMULUS: -1, UNIT: blocks * STORE_UNIT_CHUNK})
+    elif unit_chunk is not None:
         acts = acts.chunk({STIMULUS: -1, UNIT: unit_chunk})
+    else:
+        # the stored shards: one batch of stimuli, every unit
+        acts = acts.chunk({UNIT: -1})
     # Coordinates are small: load them, with strings back to numpy's fixed-width unicode.
     coords = {name: c.compute() for name, c in acts.coords.items() if name not in acts.indexes}
     acts = acts.assign_coords(

@@ -1,0 +1,61 @@
+"""Capture spread over dask workers: one task per unfinished stimulus chunk of a store.
+
+Each task renders (or slices) its batch of stimuli, runs it through its own copy of the model
+and writes one whole shard of the store, then sets that chunk's ``done`` flag. Shards are
+aligned with the batches, so tasks never write the same file, and a rerun skips finished chunks
+exactly as the serial sweep does. The scheduler is dask's (threads locally, or a
+``dask.distributed`` cluster by address, :mod:`factorprobe.cluster`); nothing here schedules.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import dask
+
+from factorprobe.cluster import compute
+from factorprobe.probing.store import ActivationStore
+
+
+def capture_chunks(
+    model: Any,
+    targets: list,
+    source: Any,
+    todo: list[int],
+    n_chunks: int,
+    path: str | os.PathLike[str],
+    device: Any,
+    scheduler: object,
+) -> None:
+    """Compute and write chunks ``todo`` of the store at ``path`` on ``scheduler``."""
+    if not todo:
+        return
+    # shipped once per worker, not once per task
+    shared_model = dask.delayed(model, pure=True)
+    shared_source = dask.delayed(source, pure=True)
+    tasks = [
+        dask.delayed(_capture_chunk, pure=False)(
+            shared_model, targets, shared_source, k, n_chunks, str(path), str(device)
+        )
+        for k in todo
+    ]
+    compute(*tasks, scheduler=scheduler)
+
+
+def _capture_chunk(
+    model: Any, targets: list, source: Any, k: int, n_chunks: int, path: str, device: str
+) -> int:
+    import torch
+
+    from factorprobe.probing.capture import _forward, _running
+    from factorprobe.probing.hooks import Recorder
+
+    # tasks running as threads of one worker must not hook the same module
+    local = copy.deepcopy(model)
+    _, images, _ = next(iter(source.batches(set(range(n_chunks)) - {k})))
+    with _running(local, torch.device(device)) as run, Recorder(local.module, targets) as rec:
+        values = _forward(run, rec, targets, images)
+    ActivationStore(path).write(k, values)
+    return k

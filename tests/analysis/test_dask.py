@@ -138,3 +138,12 @@ def test_store_to_table_equals_memory_to_table(tmp_path):
     )
     kw = {"factors": ["size", "position"], "n_permutations": 50}
     xr.testing.assert_identical(unit_table(stored, **kw).compute(), unit_table(memory, **kw))
+
+
+def test_mutual_information_agrees_with_the_table_for_any_chunking(acts):
+    from factorprobe.analysis.information import mutual_information
+
+    table = unit_table(acts, n_permutations=60)
+    for data in (acts, acts.chunk(unit=7)):
+        mi = mutual_information(data, "size", n_permutations=60).compute()
+        np.testing.assert_array_equal(mi.values, table["mi"].sel(factor="size").values)

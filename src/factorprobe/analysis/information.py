@@ -21,6 +21,7 @@ from factorprobe.analysis._estimate import (
     factor_statistics,
     prepare,
     seed_int,
+    unit_keys,
 )
 from factorprobe.analysis.design import FactorCodes, factor_codes, joint_factor
 from factorprobe.analysis.quantize import (
@@ -30,7 +31,7 @@ from factorprobe.analysis.quantize import (
     check_responses,
     effective_bins,
 )
-from factorprobe.dims import STIMULUS
+from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
 
 __all__ = [
     "co_information",
@@ -98,7 +99,7 @@ def entropy(
         counts = _kernels.joint_counts(b, bins, np.zeros(b.shape[-1], np.int64), 1)[..., 0]
         return _kernels.plugin_entropy(counts)
 
-    out = _apply(kernel, acts)
+    out = _apply(kernel, acts, keyed=False)
     out.name = "entropy"
     out.attrs = {"units": "bits", "estimator": "plugin", "quantizer": quantizer, "n_bins": bins}
     return out
@@ -170,9 +171,9 @@ def mutual_information(
     )
     coded = factor_codes(acts, factor, where="mutual_information")
 
-    def kernel(values: np.ndarray) -> np.ndarray:
+    def kernel(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
         stats = factor_statistics(
-            prepare(values, options), coded.codes, coded.n_levels, options, coded.name
+            prepare(values, options, keys), coded.codes, coded.n_levels, options, coded.name
         )
         return stats.mi_raw if raw else stats.mi
 
@@ -250,8 +251,8 @@ def conditional_mutual_information(
         **{**_fields(options), "correction": "none" if correction == "shuffle" else correction}
     )
 
-    def kernel(values: np.ndarray) -> np.ndarray:
-        prepared = prepare(values, plain)
+    def kernel(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        prepared = prepare(values, plain, keys)
         joint_term = factor_statistics(prepared, ab.codes, ab.n_levels, plain, ab.name)
         given_term = factor_statistics(prepared, b.codes, b.n_levels, plain, b.name)
         cmi = joint_term.mi - given_term.mi
@@ -330,8 +331,8 @@ def co_information(
     a, b = (factor_codes(acts, f, where=where) for f in names)
     ab = joint_factor(a, b, where=where)
 
-    def kernel(values: np.ndarray) -> np.ndarray:
-        prepared = prepare(values, options)
+    def kernel(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        prepared = prepare(values, options, keys)
         terms = [
             factor_statistics(prepared, f.codes, f.n_levels, options, f.name).mi for f in (ab, a, b)
         ]
@@ -367,15 +368,30 @@ def _fields(options: Estimation) -> dict[str, object]:
     return {k: getattr(options, k) for k in options.__dataclass_fields__}
 
 
-def _apply(kernel, acts: xr.DataArray) -> xr.DataArray:
-    def flat(values: np.ndarray) -> np.ndarray:
+def _apply(kernel, acts: xr.DataArray, keyed: bool = True) -> xr.DataArray:
+    """Run ``kernel`` over ``stimulus`` (lazily for dask); keyed kernels also get each unit's
+    tie-breaking key, from its layer and index, so results do not depend on the chunking."""
+    labels = [
+        np.asarray(acts[name].values)
+        if name in acts.coords and acts[name].dims == (UNIT,)
+        else None
+        for name in (LAYER, INDEX)
+    ]
+    keys = xr.DataArray(unit_keys(labels[0], labels[1], acts.sizes[UNIT]), dims=UNIT)
+    if acts.chunks is not None:
+        keys = keys.chunk({UNIT: acts.chunksizes[UNIT]})
+
+    def flat(values: np.ndarray, unit_key: np.ndarray) -> np.ndarray:
         lead = values.shape[:-1]
-        return kernel(values.reshape(-1, values.shape[-1])).reshape(lead)
+        rows = values.reshape(-1, values.shape[-1])
+        out = kernel(rows, unit_key.reshape(-1)) if keyed else kernel(rows)
+        return out.reshape(lead)
 
     return xr.apply_ufunc(
         flat,
         acts,
-        input_core_dims=[[STIMULUS]],
+        keys,
+        input_core_dims=[[STIMULUS], []],
         dask="parallelized",
         output_dtypes=[np.float64],
     )

@@ -29,19 +29,22 @@ def read_activations(path: Path) -> xr.DataArray:
     """Load saved activations; a store that cannot be read or holds NaN or inf is refused."""
     from factorprobe.probing.store import open_activations
 
+    # opening checks what the store is (its own one-line errors); reading shows damaged data
+    lazy = open_activations(path) if path.is_dir() else None
     try:
-        if path.is_dir():
-            acts = open_activations(path).load()
+        if lazy is not None:
+            acts = lazy.load()
         else:
             with xr.open_dataarray(path, engine="h5netcdf") as opened:
                 acts = opened.load()
-    except (ValueError, OSError, MemoryError):
+    except MemoryError:
         raise
-    except Exception as err:  # zarr, numcodecs and h5py raise their own types on damaged data
+    except Exception as err:  # zarr, numcodecs, h5py: their own types and messages
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ValueError(
-            f"Cannot read the activations in {str(path)!r}: {first}; the store is damaged, "
-            f"capture it again (rerun the same command to resume or redo it)."
+            f"Cannot read the activations in {str(path)!r}: {first}; the file is damaged or "
+            f"not an activations file: capture it again (rerun the same command to resume or "
+            f"redo it)."
         ) from err
     if not isinstance(acts, xr.DataArray) or set(acts.dims) != {STIMULUS, UNIT}:
         found = acts.dims if isinstance(acts, xr.DataArray) else type(acts).__name__

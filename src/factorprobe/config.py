@@ -412,7 +412,19 @@ def load_config(path: str | os.PathLike[str]) -> list[RunConfig]:
     [200]
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"No such file: {str(path)!r}; give the path of a TOML configuration "
+            f"(examples/default.toml documents every key)."
+        ) from err
+    except IsADirectoryError as err:
+        raise IsADirectoryError(
+            f"{str(path)!r} is a folder; give the path of a TOML configuration file."
+        ) from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not a text (UTF-8) TOML file: {err}.") from err
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

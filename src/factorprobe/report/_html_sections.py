@@ -1,0 +1,404 @@
+"""Sections of the HTML report, each built from the files a results folder holds.
+
+:class:`Saved` reads the folder once; each section function returns an HTML string made from
+:mod:`factorprobe.report._html_parts` (escaped text, pandas tables, embedded PNGs). The page
+itself is assembled by :func:`factorprobe.report.html.write_html`.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, STIMULUS, UNIT
+from factorprobe.report import _html_parts as part
+
+ALL_UNITS = "all units"
+
+
+class Saved:
+    """What a results folder holds, read once (missing optional files are None or empty)."""
+
+    def __init__(self, results: Path) -> None:
+        path = results / "units.nc"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{str(results)!r} is not a results folder: it has no units.nc."
+            )
+        self.results = results
+        self.table = _load(path)
+        self.layers = _load(results / "layers.nc") if (results / "layers.nc").is_file() else None
+        ablation = results / "ablation" / "ablation.nc"
+        self.ablation = _load(ablation) if ablation.is_file() else None
+        manifest = results / "manifest.json"
+        self.manifest: dict[str, Any] = (
+            json.loads(manifest.read_text()) if manifest.is_file() else {}
+        )
+        config = results / "config.toml"
+        self.config = config.read_text(encoding="utf-8") if config.is_file() else ""
+        self.acts = _activations(results)
+        self._curves: dict[str, xr.Dataset | None] = {}
+
+    def curves(self, factor: str) -> xr.Dataset | None:
+        """Tuning curves of a factor: the saved ones, else computed from the activations."""
+        if factor not in self._curves:
+            path = self.results / "tuning" / f"{factor}.nc"
+            if path.is_file():
+                self._curves[factor] = _load(path)
+            elif self.acts is not None and factor in self.acts.coords:
+                from factorprobe.analysis import tuning_curves
+
+                seed = int(self.table.attrs.get("seed", 0))
+                self._curves[factor] = tuning_curves(self.acts, factor, n_boot=200, seed=seed)
+            else:
+                self._curves[factor] = None
+        return self._curves[factor]
+
+
+def _load(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def _activations(results: Path) -> xr.DataArray | None:
+    if (results / "activations.zarr").exists():
+        from factorprobe.probing import open_activations
+
+        return open_activations(results / "activations.zarr").load()
+    if (results / "activations.nc").is_file():
+        with xr.open_dataarray(results / "activations.nc", engine="h5netcdf") as acts:
+            return acts.load()
+    return None
+
+
+def layer_values(obj: xr.Dataset | xr.DataArray) -> np.ndarray:
+    if LAYER in obj.coords and obj[LAYER].dims == (UNIT,):
+        return obj[LAYER].values.astype(str)
+    return np.full(obj.sizes[UNIT], ALL_UNITS)
+
+
+def layer_names(table: xr.Dataset) -> list[str]:
+    return list(dict.fromkeys(layer_values(table).tolist()))
+
+
+def overview(saved: Saved, summary: pd.DataFrame) -> str:
+    table = saved.table
+    attrs = table.attrs
+    parts = [
+        part.note(
+            "MI in bits, bias-corrected (so it can fall below 0): estimator "
+            f"{attrs.get('estimator', '?')}, correction "
+            f"{attrs.get('correction', '?')}, significance {attrs.get('significance', '?')} "
+            f"({attrs.get('n_permutations', '?')} permutations), BH q-values per "
+            f"{attrs.get('q_value_family', 'layer')}, α = {attrs.get('alpha', 0.05)}. "
+            "q < α: fraction of a layer's units whose MI with the factor is significant. "
+            "SI = (I1 − I2)/(I1 + I2) over the compared factors "
+            f"({attrs.get('compared', '?')}); units with no significant factor have no SI and "
+            "preferred factor 'none'. Definitions: docs/estimators.md; every column of "
+            "units.csv is described in data_dictionary.csv."
+        ),
+        part.heading(3, "Layers at a glance"),
+        part.table(summary),
+    ]
+    if saved.layers is not None and "accuracy" in saved.layers:
+        decoding = saved.layers[["accuracy", "chance", "v_information"]].to_dataframe()
+        parts += [
+            part.heading(3, "Population decoding (cross-validated)"),
+            part.note(
+                "Accuracy of a cross-validated logistic-regression decoder of each factor from "
+                "the whole layer, its chance level, and V-information (Xu et al. 2020) = H(F) − "
+                "held-out cross-entropy, in bits (negative: the decoder does worse than the "
+                "factor's marginal)."
+            ),
+            part.table(decoding.unstack(FACTOR)),
+        ]
+    if saved.layers is not None and "cka" in saved.layers:
+        parts += [
+            part.heading(3, "Linear CKA between layers"),
+            part.table(saved.layers["cka"].to_pandas()),
+        ]
+    sheet = saved.results / "plots" / "stimuli.png"
+    if sheet.is_file():
+        parts += [
+            part.heading(3, "Stimuli"),
+            part.image(
+                sheet.read_bytes(),
+                alt="contact sheet of the stimuli",
+                caption="Contact sheet: size across, x down, other factors at their middle level.",
+                css="sheet",
+            ),
+        ]
+    return part.section("overview", "Overview", parts)
+
+
+def layer_section(
+    saved: Saved,
+    name: str,
+    anchor: str,
+    summary: pd.DataFrame,
+    baseline: xr.Dataset | None,
+    *,
+    top: int,
+    dpi: int,
+) -> str:
+    from factorprobe.report.table_plots import plot_histograms, plot_selectivity_scatter
+
+    table = saved.table
+    mask = layer_values(table) == name
+    layer_table = table.isel({UNIT: np.flatnonzero(mask)})
+    summary = summary.loc[[name]].astype(object).T
+    parts = [part.heading(3, "Summary"), part.table(summary)]
+    if saved.layers is not None and "accuracy" in saved.layers and name in saved.layers[LAYER]:
+        decoding = saved.layers.sel({LAYER: name})
+        variables = [
+            v for v in ("accuracy", "chance", "v_information", "entropy_factor") if v in decoding
+        ]
+        parts += [
+            part.heading(4, "Decoding from the layer"),
+            part.table(decoding[variables].to_dataframe()[variables]),
+        ]
+    figures = []
+    compared = [c for c in str(table.attrs.get("compared", "")).split(",") if c]
+    if len(compared) >= 2 and "selectivity" in table:
+        fig = plot_selectivity_scatter(table, x=compared[0], y=compared[1], layer=name)
+        figures.append(
+            part.image(
+                part.png_bytes(fig, dpi=dpi),
+                alt=f"selectivity scatter of layer {name}",
+                caption=f"MI with {compared[0]} against MI with {compared[1]} per unit (bits), "
+                "coloured by the selectivity index.",
+            )
+        )
+    variables = [v for v in ("mi", "selectivity", "modularity", "entropy") if v in table]
+    fig = plot_histograms(table, variables=variables, layer=name)
+    figures.append(
+        part.image(
+            part.png_bytes(fig, dpi=dpi),
+            alt=f"histograms of layer {name}",
+            caption="Distributions over the layer's units (NaN excluded).",
+        )
+    )
+    parts.append(part.row(figures))
+    parts += _top_units(saved, layer_table, name, top=top, dpi=dpi)
+    parts += _basis(table, baseline, name, dpi=dpi)
+    parts += _ablation(saved, name, dpi=dpi)
+    return part.section(anchor, f"Layer {name}", parts)
+
+
+def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int) -> list[str]:
+    from factorprobe.report.plots import unit_labels
+    from factorprobe.tables import unit_dataframe
+
+    frame = unit_dataframe(table)
+    labels = np.asarray(unit_labels(table))
+    factors = [str(f) for f in table[FACTOR].values]
+    keep = ["layer", "index"]
+    keep += [f"{m}_{f}" for m in ("mi", "q_value") for f in factors if f"{m}_{f}" in frame]
+    keep += [c for c in ("selectivity", "preferred_factor") if c in frame]
+    parts = [part.heading(3, f"Top {top} units per factor (largest bias-corrected MI)")]
+    for f in factors:
+        mi = np.nan_to_num(table["mi"].sel({FACTOR: f}).values, nan=-np.inf)
+        chosen = np.argsort(-mi, kind="stable")[:top]
+        parts += [part.heading(4, f"{f}"), part.table(frame.iloc[chosen][keep], index=False)]
+        figures = []
+        tuning = _tuning_figure(saved, f, labels[chosen].tolist())
+        if tuning is not None:
+            figures.append(
+                part.image(
+                    part.png_bytes(tuning, dpi=dpi),
+                    alt=f"tuning curves of the top units for {f} in layer {name}",
+                    caption="Mean response per level with its bootstrap CI.",
+                )
+            )
+        maps = _map_figure(saved, f, name, labels[chosen].tolist())
+        if maps is not None:
+            figures.append(
+                part.image(
+                    part.png_bytes(maps, dpi=dpi),
+                    alt=f"response maps of the top units for {f} in layer {name}",
+                    caption="Mean response per cell of two factors (other factors pooled).",
+                )
+            )
+        parts.append(
+            part.row(figures) if figures else part.note("No tuning data or activations saved.")
+        )
+    return parts
+
+
+def _tuning_figure(saved: Saved, factor: str, labels: list[str]):
+    from factorprobe.report.plots import new_figure, plot_tuning_curves
+
+    members = FACTOR_GROUPS.get(factor, (factor,))
+    curves = [c for c in (saved.curves(m) for m in members) if c is not None]
+    if not curves:
+        return None
+    fig = new_figure(6.0 * len(curves), 3.4)
+    for ax, c in zip(fig.subplots(1, len(curves), squeeze=False)[0], curves, strict=True):
+        plot_tuning_curves(c, labels, ax=ax)
+    return fig
+
+
+def _map_figure(saved: Saved, factor: str, name: str, labels: list[str]):
+    from factorprobe.analysis import response_map
+    from factorprobe.report.plots import new_figure, plot_response_map
+
+    acts = saved.acts
+    if acts is None:
+        return None
+    pair = _map_pair(factor, acts)
+    if pair is None:
+        return None
+    maps = response_map(acts.isel({UNIT: np.flatnonzero(layer_values(acts) == name)}), pair)
+    fig = new_figure(4.2 * len(labels), 3.4)
+    for ax, label in zip(fig.subplots(1, len(labels), squeeze=False)[0], labels, strict=True):
+        plot_response_map(maps, label, ax=ax)
+    return fig
+
+
+def _map_pair(factor: str, acts: xr.DataArray) -> tuple[str, str] | None:
+    """The two factors of a factor's 2-D map: a group's members, else the factor and x (or y)."""
+    varied = [
+        str(c)
+        for c, v in acts.coords.items()
+        if v.dims == (STIMULUS,) and c != STIMULUS and np.unique(v.values).size > 1
+    ]
+    members = FACTOR_GROUPS.get(factor)
+    if members is not None:
+        return tuple(members) if all(m in varied for m in members) else None  # type: ignore[return-value]
+    if factor not in varied:
+        return None
+    partners = [p for p in ("x", "y", *varied) if p in varied and p != factor]
+    return (factor, partners[0]) if partners else None
+
+
+def _basis(table: xr.Dataset, baseline: xr.Dataset | None, name: str, *, dpi: int) -> list[str]:
+    from factorprobe.analysis import basis_comparison
+    from factorprobe.report.table_plots import plot_basis_vs_random
+
+    parts = [part.heading(3, "Basis units against random directions")]
+    if baseline is None:
+        return [*parts, part.note("No activations saved: no random-direction baseline.")]
+    layer_table = table.isel({UNIT: np.flatnonzero(layer_values(table) == name)})
+    layer_base = baseline.isel({UNIT: np.flatnonzero(layer_values(baseline) == name)})
+    rows = {}
+    measures = [("selectivity", None)] if "selectivity" in table else []
+    measures += [("mi", str(f)) for f in table[FACTOR].values]
+    for measure, f in measures:
+        units = layer_table[measure] if f is None else layer_table[measure].sel({FACTOR: f})
+        base = layer_base[measure] if f is None else layer_base[measure].sel({FACTOR: f})
+        stats = basis_comparison(units, base).isel({LAYER: 0})
+        rows[measure if f is None else f"{measure} · {f}"] = stats.to_pandas()
+    comparison = pd.DataFrame(rows).T
+    counts = [c for c in comparison if c.startswith("n_")]
+    comparison = comparison.astype(object).astype({c: int for c in counts})
+    columns = [
+        "n_units", "n_baseline", "median_units", "median_baseline", "baseline_percentile",
+        "fraction_above", "baseline_fraction_above", "probability_greater", "p_value",
+    ]  # fmt: skip
+    parts += [
+        part.note(
+            f"{layer_base.sizes[UNIT]} unit-norm random directions of the layer's activation "
+            "space, analysed exactly like the units (same estimator, permutations and seed). "
+            "fraction_above: basis units above the directions' 95th percentile (chance: "
+            "baseline_fraction_above); probability_greater: P(unit > direction); p_value: "
+            "one-sided Mann–Whitney. NaN values excluded. See docs/directions.md."
+        ),
+        part.table(comparison[[c for c in columns if c in comparison]].rename(columns=_spaced)),
+    ]
+    figures = []
+    for measure in [m for m in ("selectivity", "mi") if m in table]:
+        if not _comparable(layer_table[measure], layer_base[measure]):
+            figures.append(part.note(f"{measure}: no finite values on one side; nothing to draw."))
+            continue
+        fig = plot_basis_vs_random(table, baseline, measure=measure, layer=name)
+        _wrap_suptitle(fig)
+        figures.append(
+            part.image(
+                part.png_bytes(fig, dpi=dpi),
+                alt=f"{measure}: basis units against random directions in layer {name}",
+                caption=f"{measure}: distribution over the units and over the random directions.",
+            )
+        )
+    parts.append(part.row(figures))
+    return parts
+
+
+def _spaced(name: str) -> str:
+    """A variable name as a header that can wrap (underscores to spaces)."""
+    return name.replace("_", " ")
+
+
+def _wrap_suptitle(fig) -> None:
+    """Wrap the figure's title to its width (a one-column figure clips a long title)."""
+    title = fig.get_suptitle()
+    width = max(20, int(fig.get_figwidth() * 9))
+    if title and len(title) > width:
+        fig.suptitle(textwrap.fill(title, width))
+
+
+def _comparable(units: xr.DataArray, base: xr.DataArray) -> bool:
+    """Both sides have a finite value (for every factor, for a per-factor measure)."""
+    over = [d for d in units.dims if d != UNIT]
+    finite_u = np.isfinite(units).any(UNIT)
+    finite_b = np.isfinite(base).any(UNIT)
+    return bool((finite_u & finite_b).all()) if over else bool(finite_u and finite_b)
+
+
+def _ablation(saved: Saved, name: str, *, dpi: int) -> list[str]:
+    result = saved.ablation
+    if result is None or str(result.attrs.get("layer", "")) != name:
+        return []
+    png = saved.results / "ablation" / "ablation.png"
+    if png.is_file():
+        data = png.read_bytes()
+    else:
+        from factorprobe.report.ablation_plots import plot_ablation_curves
+
+        data = part.png_bytes(plot_ablation_curves(result), dpi=dpi)
+    parts = [
+        part.heading(3, "Cumulative ablation"),
+        part.note(
+            f"Units of {name} set to {result.attrs.get('method', 'zero')} cumulatively in the "
+            "order of each ranking (solid: highest first, dashed: lowest first) against random "
+            "orders (grey band: mean ± sd). See docs/ablation.md."
+        ),
+        part.image(data, alt=f"ablation curves of layer {name}"),
+    ]
+    dissociation = saved.results / "ablation" / "dissociation.csv"
+    if dissociation.is_file():
+        parts += [
+            part.heading(4, "Dissociation"),
+            part.table(pd.read_csv(dissociation), index=False),
+        ]
+    return parts
+
+
+def provenance(saved: Saved) -> str:
+    from factorprobe import __version__
+
+    parts = []
+    if saved.config:
+        parts += [part.heading(3, "Configuration (config.toml)"), part.preformatted(saved.config)]
+    else:
+        parts.append(part.note("No config.toml in the results folder."))
+    versions = saved.manifest.get("versions")
+    if versions:
+        frame = pd.Series(versions, name="version").rename_axis("package").to_frame()
+        parts += [
+            part.heading(3, "Versions that produced the results (manifest.json)"),
+            part.table(frame),
+        ]
+    else:
+        parts.append(part.note("No versions recorded (no manifest.json)."))
+    if saved.acts is not None:
+        attrs = {k: str(v) for k, v in saved.acts.attrs.items()}
+        frame = pd.Series(attrs, name="value").rename_axis("attribute").to_frame()
+        parts += [part.heading(3, "Model and stimuli (activation attributes)"), part.table(frame)]
+    parts.append(part.note(f"Report written by factorprobe {__version__}."))
+    return part.section("provenance", "Configuration & versions", parts)

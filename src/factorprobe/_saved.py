@@ -40,7 +40,7 @@ def read_activations(path: Path) -> xr.DataArray:
     except MemoryError:
         raise
     except Exception as err:  # zarr, numcodecs, h5py: their own types and messages
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
         raise ValueError(
             f"Cannot read the activations in {str(path)!r}: {first}; the file is damaged or "
             f"not an activations file: capture it again (rerun the same command to resume or "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -47,10 +48,13 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        # torch's message is paragraphs long; the global it refused is what matters
+        refused = re.search(r"(unsupported|Unsupported global:) GLOBAL [\w.]+", str(err))
         raise ValueError(
             f"Refusing to load {str(path)!r}: it is not a plain state dict that "
-            f"torch.load(weights_only=True) accepts (it may run code: {first_line(err)}); "
-            f"save model.state_dict() or convert it to .safetensors."
+            f"torch.load(weights_only=True) accepts (it may run code: "
+            f"{refused.group(0) if refused else first_line(err)}); save model.state_dict() or "
+            f"convert it to .safetensors."
         ) from err
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):

@@ -14,6 +14,7 @@ the q-values. Its inputs are the small ``(unit, factor)`` outputs of the unit st
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -59,6 +60,7 @@ class TablePlan:
     steps: tuple = field(default=(), compare=False)
     #: per factor, null distributions known before any unit is seen (see ``with_nulls``)
     nulls: tuple = field(default=(), compare=False)
+    _memo: _NullMemo = field(default_factory=lambda: _NullMemo(), compare=False, repr=False)
 
     @classmethod
     def build(cls, options: Estimation, factors: list[FactorCodes], family_wise: bool) -> TablePlan:
@@ -75,17 +77,34 @@ class TablePlan:
         return cls(options, tuple(factors), family_wise, tuple(steps))
 
     def with_nulls(self) -> TablePlan:
-        """This plan with the shared null distributions computed (once for all blocks)."""
+        """This plan with the shared null distributions computed, once per process: the first
+        block to need them computes them while the others wait (so that no thread is left free
+        to read ahead chunks that would then wait in memory)."""
         if self.nulls:
             return self
-        nulls = tuple(shared_nulls(self.options, c.codes, c.n_levels, c.name) for c in self.factors)
-        return replace(self, nulls=nulls)
+        with self._memo.lock:
+            if self._memo.nulls is None:
+                self._memo.nulls = tuple(
+                    shared_nulls(self.options, c.codes, c.n_levels, c.name) for c in self.factors
+                )
+        return replace(self, nulls=self._memo.nulls)
 
     @property
     def n_variables(self) -> int:
         """Length of the unit stage's last axis."""
         extra = 1 + self.options.n_permutations if self.family_wise else 0
         return len(UNIT_VARIABLES) + extra
+
+
+class _NullMemo:
+    """The shared nulls of a plan, computed once per process (a new, empty memo when pickled)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.nulls: tuple | None = None
+
+    def __reduce__(self):
+        return (_NullMemo, ())
 
 
 def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) -> np.ndarray:

@@ -248,8 +248,9 @@ def _lazy_table(acts: xr.DataArray, keys: np.ndarray, plan: TablePlan, finish: d
         data = data.rechunk({0: unit_chunk})
     data = data.rechunk({1: -1})
     key_blocks = da.from_array(keys[:, None], chunks=(data.chunks[0], 1))
-    # the shared nulls: one task, computed once and handed to every block
-    shared = dask.delayed(TablePlan.with_nulls, pure=True)(plan)
+    # one graph key for the plan (its factor codes are not copied into every task); the shared
+    # nulls are computed by the first block that needs them, once per process
+    shared = dask.delayed(plan, pure=True)
     stats = da.blockwise(
         _checked_unit_statistics,
         "ukv",

@@ -228,7 +228,7 @@ def test_kill_during_analysis_then_rerun_redoes_it_and_matches(setup, tmp_path, 
     out = tmp_path / "results"
     marker = tmp_path / "in-tuning"
     first, second = tmp_path / "first.log", tmp_path / "second.log"
-    proc = _start(folder, out, first, PAUSE_IN_TUNING=str(marker))
+    proc = _start(folder, out, first, PAUSE_IN_TUNING=str(marker), SLOWNET_DELAY="0")
     _kill_when(proc, marker.exists)
     assert _batches(first) == N_BATCHES
     work = partial_path(out)

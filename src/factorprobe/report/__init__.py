@@ -8,6 +8,7 @@ Importing this subpackage imports matplotlib.
 from __future__ import annotations
 
 from factorprobe.report.ablation_plots import plot_ablation_curves
+from factorprobe.report.html import layer_summary, write_html
 from factorprobe.report.plots import (
     plot_response_map,
     plot_saliency,
@@ -21,6 +22,7 @@ from factorprobe.report.table_plots import (
 )
 
 __all__ = [
+    "layer_summary",
     "plot_ablation_curves",
     "plot_basis_vs_random",
     "plot_histograms",
@@ -29,4 +31,5 @@ __all__ = [
     "plot_selectivity_scatter",
     "plot_tuning_curves",
     "save_figure",
+    "write_html",
 ]

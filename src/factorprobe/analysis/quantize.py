@@ -104,15 +104,20 @@ def check_quantizer(
 ) -> tuple[str, int, float]:
     """Validate quantiser options against the data; return (quantizer, n_bins, threshold)."""
     check_choice(quantizer, QUANTIZERS, name="quantizer", where=where)
+    n_bins = check_int(n_bins, name="n_bins", where=where, minimum=2)
     # the threshold quantiser always makes 2 bins and ignores n_bins beyond its type
-    maximum = None if quantizer == "threshold" else max(2, acts.sizes[STIMULUS] // 2)
-    n_bins = check_int(n_bins, name="n_bins", where=where, minimum=2, maximum=maximum)
+    n_stimuli = acts.sizes[STIMULUS]
+    if quantizer != "threshold" and n_bins > max(2, n_stimuli // 2):
+        raise ValueError(
+            f"The 'n_bins' parameter of {where} must be at most {max(2, n_stimuli // 2)} for "
+            f"{n_stimuli} stimuli (at least 2 stimuli per bin); got {n_bins}."
+        )
     threshold = check_real(threshold, name="threshold", where=where)
     return str(quantizer), n_bins, threshold
 
 
 def check_responses(acts: object, *, where: str) -> xr.DataArray:
-    """Check the activations contract: a DataArray with dims (stimulus, unit), no NaN."""
+    """Check the activations contract: a DataArray with dims (stimulus, unit), all finite."""
     if not isinstance(acts, xr.DataArray):
         raise TypeError(
             f"{where} expects an xarray.DataArray with dims ('stimulus', 'unit'); "
@@ -127,13 +132,28 @@ def check_responses(acts: object, *, where: str) -> xr.DataArray:
         raise TypeError(f"{where} expects numeric responses; got dtype {acts.dtype}.")
     if acts.dtype.kind == "f" and isinstance(acts.data, np.ndarray):
         # a dask array is checked chunk by chunk when computed, so that nothing runs here
-        bad = np.isnan(acts.data).any(axis=1)
-        if bad.any():
+        kind, bad = non_finite(acts.data)
+        if kind:
             raise ValueError(
-                f"{where} got NaN responses for {int(bad.sum())} unit(s): "
+                f"{where} got {kind} responses for {int(bad.sum())} unit(s): "
                 f"{_unit_names(acts, np.nonzero(bad)[0][:5])}; drop or fill them first."
             )
     return acts
+
+
+def non_finite(values: np.ndarray) -> tuple[str, np.ndarray]:
+    """Name the non-finite values of ``(unit, stimulus)`` responses and flag their units.
+
+    Returns ``("", flags)`` when every value is finite, else ``("NaN", flags)`` for units with
+    NaN or ``("infinite", flags)`` for units with ±inf (NaN is reported first).
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return "", np.zeros(values.shape[0], dtype=bool)
+    nan = np.isnan(values).any(axis=1)
+    if nan.any():
+        return "NaN", nan
+    return "infinite", ~finite.all(axis=1)
 
 
 def quantize(

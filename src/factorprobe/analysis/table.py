@@ -29,7 +29,12 @@ from factorprobe.analysis._table_stages import (
     unit_statistics,
 )
 from factorprobe.analysis.design import factor_codes, factor_dependence
-from factorprobe.analysis.quantize import Quantizer, check_quantizer, check_responses
+from factorprobe.analysis.quantize import (
+    Quantizer,
+    check_quantizer,
+    check_responses,
+    non_finite,
+)
 from factorprobe.cluster import check_scheduler, compute
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, INDEX, LAYER, STIMULUS, UNIT
 
@@ -279,12 +284,12 @@ def _lazy_table(acts: xr.DataArray, keys: np.ndarray, plan: TablePlan, finish: d
 
 
 def _checked_unit_statistics(values: np.ndarray, keys: np.ndarray, plan: TablePlan) -> np.ndarray:
-    # a dask-backed input is checked for NaN here, block by block, when it is computed
-    if values.dtype.kind == "f" and np.isnan(values).any():
-        bad = np.isnan(values).any(axis=1)
+    # a dask-backed input is checked here, block by block, when it is computed
+    kind, bad = non_finite(values) if values.dtype.kind == "f" else ("", None)
+    if kind:
         raise ValueError(
-            f"unit_table got NaN responses for {int(bad.sum())} unit(s) of a chunk (unit keys "
-            f"{keys[bad, 0][:5].tolist()}); drop or fill them first."
+            f"unit_table got {kind} responses for {int(bad.sum())} unit(s) of a chunk (unit "
+            f"keys {keys[bad, 0][:5].tolist()}); drop or fill them first."
         )
     return unit_statistics(values, keys[:, 0], plan)
 

@@ -11,6 +11,7 @@ import pytest
 from factorprobe.config import (
     AblationConfig,
     AnalysisConfig,
+    DaskConfig,
     ModelConfig,
     OutputConfig,
     RunConfig,
@@ -59,6 +60,7 @@ def test_toml_round_trip_keeps_every_value(tmp_path):
         analysis=AnalysisConfig(estimator="plugin", n_bins=4, compare=["size", "position"]),
         ablation=AblationConfig(layer="fc2", rankings=["selectivity"], method="mean"),
         output=OutputConfig(folder="out dir/ü", activations="netcdf"),
+        dask=DaskConfig(scheduler="tcp://10.0.0.5:8786"),
     )
     path = tmp_path / "c.toml"
     path.write_text(dumps_config(config))
@@ -205,6 +207,32 @@ def test_run_tables_override_single_keys_of_the_shared_tables():
             r"^run 'b': The 'n_bins' key of \[analysis\]",
         ),
         ("[[run]]\nname = 'b'\nrun = []", ValueError, r"Unknown key 'run' in \[\[run\]\] number 1"),
+        (
+            "[dask]\nschedular = 'threads'",
+            ValueError,
+            r"^Unknown key 'schedular' in \[dask\]; did you mean 'scheduler'\? valid keys: "
+            r"'scheduler'\.$",
+        ),
+        (
+            "[dask]\nscheduler = 'thread'",
+            ValueError,
+            r"^The 'scheduler' key of \[dask\] must be one of 'threads', 'synchronous', or the "
+            r"address of a dask.distributed scheduler such as 'tcp://host:8786' \(starting with "
+            r"'tcp://', 'tls://', .*\); got 'thread'\.$",
+        ),
+        ("[dask]\nscheduler = 'tcp://'", ValueError, r"'scheduler' key of \[dask\] .*got 'tcp://'"),
+        (
+            "[dask]\nscheduler = 'tcp://host :8786'",
+            ValueError,
+            r"'scheduler' key of \[dask\] must be one of .*; got 'tcp://host :8786'\.$",
+        ),
+        ("[dask]\nscheduler = 8786", TypeError, r"'scheduler' key of \[dask\] .*; got 8786\.$"),
+        ("dask = 'threads'", TypeError, r"^\[dask\] must be a table; got 'threads'\.$"),
+        (
+            "[[run]]\nname = 'c'\n[run.dask]\nscheduler = 'processes'",
+            ValueError,
+            r"^run 'c': The 'scheduler' key of \[dask\] .*got 'processes'",
+        ),
     ],
 )
 def test_every_invalid_value_gets_a_one_line_message_naming_key_and_choices(text, error, match):
@@ -239,3 +267,23 @@ def test_scalars_become_one_level_and_ints_become_floats():
     assert stim.size == (16.0,) and stim.shape == ("square",)
     assert stim.n_stimuli() == 4
     assert isinstance(stim.x[0], float)
+
+
+@pytest.mark.parametrize(
+    "scheduler", ["threads", "synchronous", "tcp://10.0.0.5:8786", "tls://host:8786", "inproc://x"]
+)
+def test_dask_scheduler_takes_local_names_and_addresses_and_round_trips(scheduler):
+    (config,) = _parse(f"[dask]\nscheduler = {scheduler!r}\n")
+    assert config.dask.scheduler == scheduler
+    text = dumps_config(config)
+    assert text.endswith(f'[dask]\nscheduler = "{scheduler}"\n')
+    assert _parse(text)[0] == config
+
+
+def test_dask_table_defaults_to_threads_and_runs_override_it():
+    assert RunConfig().dask == DaskConfig(scheduler="threads")
+    runs = _parse(
+        "[dask]\nscheduler = 'synchronous'\n[[run]]\nname = 'a'\n[[run]]\nname = 'b'\n"
+        "[run.dask]\nscheduler = 'tcp://h:1'\n"
+    )
+    assert [r.dask.scheduler for r in runs] == ["synchronous", "tcp://h:1"]

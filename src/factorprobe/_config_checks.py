@@ -1,17 +1,20 @@
 """Checks of configuration values, with one-line messages naming the table, key, value and choices.
 
 Used by :mod:`factorprobe.config` only, e.g. ``The 'n_bins' key of [analysis] must be an integer
->= 2; got 1.``
+>= 2; got 1.`` or ``Unknown key 'n_bin' in [analysis]; did you mean 'n_bins'? ...``
 """
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from factorprobe.cluster import ADDRESS_PREFIXES, LOCAL_SCHEDULERS
 
 
-def fail(table: str, key: str, expected: str, value: object, kind: type = ValueError) -> None:
+def fail(table: str, key: str, expected: str, value: object, kind: type = ValueError) -> NoReturn:
     raise kind(f"The {key!r} key of [{table}] must be {expected}; got {value!r}.")
 
 
@@ -81,3 +84,32 @@ def names(table: str, key: str, value: object, *, empty: bool = False) -> tuple[
     if len(set(items)) != len(items):
         fail(table, key, "a list of distinct names", value)
     return tuple(items)
+
+
+def scheduler(table: str, key: str, value: object) -> str:
+    """A local dask scheduler's name, or a ``dask.distributed`` address (``tcp://host:8786``)."""
+    expected = (
+        f"one of {', '.join(repr(s) for s in LOCAL_SCHEDULERS)}, or the address of a "
+        f"dask.distributed scheduler such as 'tcp://host:8786' (starting with "
+        f"{', '.join(repr(p) for p in ADDRESS_PREFIXES)})"
+    )
+    if not isinstance(value, str):
+        fail(table, key, expected, value, TypeError)
+    if value in LOCAL_SCHEDULERS:
+        return value
+    prefix = next((p for p in ADDRESS_PREFIXES if value.startswith(p)), "")
+    if not prefix or len(value) == len(prefix) or any(c.isspace() for c in value):
+        fail(table, key, expected, value)
+    return value
+
+
+def keys(table: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
+    """Refuse a key that is not in ``valid``, naming the closest valid one."""
+    for key in table:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"Unknown key {key!r} in {where}; {hint}valid keys: "
+                f"{', '.join(repr(v) for v in valid)}."
+            )

@@ -3,7 +3,8 @@
 A configuration file has up to six tables, each optional (``examples/default.toml`` documents every
 key): ``[stimuli]`` (the factor grid), ``[model]`` (network, weights, layers), ``[analysis]``
 (estimator, bins, permutations, factors compared, tuning, decoding), ``[ablation]`` (present =
-run it), ``[output]`` (folder, activation format), and a top-level ``name``.
+run it), ``[output]`` (folder, activation format), ``[dask]`` (where dask work runs), and a
+top-level ``name``.
 
 Several runs go in one file as ``[[run]]`` tables: the top-level tables are the defaults every run
 starts from, and each ``[[run]]`` (with its own ``name``) overrides single keys of them, e.g.
@@ -17,23 +18,22 @@ e.g. ``Unknown key 'n_bin' in [analysis]; did you mean 'n_bins'? Valid keys: ...
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from factorprobe import _config_checks as ck
-from factorprobe._toml import toml_value
+from factorprobe._toml import dumps_tables, read_toml
 from factorprobe.dims import FACTOR_GROUPS
 
 __all__ = [
     "AblationConfig",
     "AnalysisConfig",
+    "DaskConfig",
     "ModelConfig",
     "OutputConfig",
     "RunConfig",
@@ -319,8 +319,27 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class DaskConfig:
+    """``[dask]``: where a run's dask work executes; it never changes the results.
+
+    ``scheduler`` is ``"threads"`` (dask's local threaded scheduler), ``"synchronous"`` (the
+    calling thread, for debugging) or the address of a running ``dask.distributed`` scheduler,
+    e.g. ``"tcp://10.0.0.5:8786"``: the unit table is computed on its workers and the capture's
+    batches are spread over them, each writing its own shard of the store, so the results folder
+    must be on a file system every worker sees (docs/scale.md). Locally the capture runs batch by
+    batch in this process either way. ``factorprobe run --scheduler`` overrides it; it is not
+    part of what decides whether a run's results or captured batches are reused.
+    """
+
+    scheduler: str = "threads"
+
+    def __post_init__(self) -> None:
+        ck.scheduler("dask", "scheduler", self.scheduler)
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """One run: stimuli, model, analysis, optional ablation and output, checked together.
+    """One run: stimuli, model, analysis, optional ablation, output and dask, checked together.
 
     ``base_dir`` is the configuration file's folder (where ``python:`` models and relative
     ``weights`` are looked up); it is not written to the resolved configuration.
@@ -332,6 +351,7 @@ class RunConfig:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     ablation: AblationConfig | None = None
     output: OutputConfig = field(default_factory=OutputConfig)
+    dask: DaskConfig = field(default_factory=DaskConfig)
     base_dir: str = "."
 
     def __post_init__(self) -> None:
@@ -378,6 +398,7 @@ _TABLES: dict[str, type] = {
     "analysis": AnalysisConfig,
     "ablation": AblationConfig,
     "output": OutputConfig,
+    "dask": DaskConfig,
 }
 _TOP_KEYS = ("name", *_TABLES, "run")
 
@@ -412,29 +433,13 @@ def load_config(path: str | os.PathLike[str]) -> list[RunConfig]:
     [200]
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise FileNotFoundError(
-            f"No such file: {str(path)!r}; give the path of a TOML configuration "
-            f"(examples/default.toml documents every key)."
-        ) from err
-    except IsADirectoryError as err:
-        raise IsADirectoryError(
-            f"{str(path)!r} is a folder; give the path of a TOML configuration file."
-        ) from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{str(path)!r} is not a text (UTF-8) TOML file: {err}.") from err
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{str(path)!r} is not valid TOML: {err}.") from err
+    raw = read_toml(path)
     return parse_config(raw, base_dir=str(path.resolve().parent))
 
 
 def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConfig]:
     """Build and validate the runs of an already parsed TOML document (see :func:`load_config`)."""
-    _check_keys(raw, _TOP_KEYS, "the top level")
+    ck.keys(raw, _TOP_KEYS, "the top level")
     shared = {k: v for k, v in raw.items() if k != "run"}
     runs = raw.get("run", [])
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
@@ -443,7 +448,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConf
         return [_build(shared, base_dir, where="")]
     configs = []
     for i, override in enumerate(runs, start=1):
-        _check_keys(override, _TOP_KEYS[:-1], f"[[run]] number {i}")
+        ck.keys(override, _TOP_KEYS[:-1], f"[[run]] number {i}")
         if "name" not in override:
             raise ValueError(f"[[run]] number {i} needs a 'name' (it names the run's folder).")
         merged = dict(shared)
@@ -472,7 +477,7 @@ def _build(raw: Mapping[str, Any], base_dir: str, *, where: str) -> RunConfig:
             if not isinstance(table, dict):
                 raise TypeError(f"[{key}] must be a table; got {table!r}.")
             names = [f.name for f in fields(cls)]
-            _check_keys(table, names, f"[{key}]")
+            ck.keys(table, names, f"[{key}]")
             sections[key] = cls(**table)
         name = raw.get("name", "default")
         return RunConfig(name=name, base_dir=base_dir, **sections)
@@ -482,17 +487,6 @@ def _build(raw: Mapping[str, Any], base_dir: str, *, where: str) -> RunConfig:
         raise type(err)(f"{where}{err}") from err
 
 
-def _check_keys(table: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
-    for key in table:
-        if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(
-                f"Unknown key {key!r} in {where}; {hint}valid keys: "
-                f"{', '.join(repr(v) for v in valid)}."
-            )
-
-
 def dumps_config(config: RunConfig) -> str:
     """The resolved configuration of one run as TOML (every key, defaults included).
 
@@ -500,23 +494,24 @@ def dumps_config(config: RunConfig) -> str:
 
     Examples
     --------
+    >>> import tomllib
     >>> text = dumps_config(RunConfig(name="demo"))
     >>> parse_config(tomllib.loads(text))[0].name
     'demo'
     """
-    lines = [f"name = {toml_value(config.name)}"]
-    for key in _TABLES:
-        section = getattr(config, key)
-        if section is None:
-            continue
-        lines += ["", f"[{key}]"]
-        for f in fields(section):
-            value = getattr(section, f.name)
-            if value is not None:
-                lines.append(f"{f.name} = {toml_value(value)}")
-    return "\n".join(lines) + "\n"
+    tables = {
+        key: {f.name: getattr(section, f.name) for f in fields(section)}
+        for key in _TABLES
+        if (section := getattr(config, key)) is not None
+    }
+    return dumps_tables({"name": config.name}, tables)
 
 
 def with_output(config: RunConfig, **changes: Any) -> RunConfig:
     """``config`` with some ``[output]`` keys changed (e.g. the folder given on the CLI)."""
     return replace(config, output=replace(config.output, **changes))
+
+
+def with_scheduler(config: RunConfig, scheduler: str) -> RunConfig:
+    """``config`` with another ``[dask] scheduler`` (e.g. the one given on the CLI)."""
+    return replace(config, dask=DaskConfig(scheduler=scheduler))

@@ -88,18 +88,22 @@ def names(table: str, key: str, value: object, *, empty: bool = False) -> tuple[
 
 def scheduler(table: str, key: str, value: object) -> str:
     """A local dask scheduler's name, or a ``dask.distributed`` address (``tcp://host:8786``)."""
+    return checked_scheduler(value, f"The {key!r} key of [{table}]")
+
+
+def checked_scheduler(value: object, subject: str) -> str:
+    """``value`` if it names a local dask scheduler or an address; else '<subject> must be ...'."""
     expected = (
         f"one of {', '.join(repr(s) for s in LOCAL_SCHEDULERS)}, or the address of a "
         f"dask.distributed scheduler such as 'tcp://host:8786' (starting with "
         f"{', '.join(repr(p) for p in ADDRESS_PREFIXES)})"
     )
     if not isinstance(value, str):
-        fail(table, key, expected, value, TypeError)
-    if value in LOCAL_SCHEDULERS:
-        return value
+        raise TypeError(f"{subject} must be {expected}; got {value!r}.")
     prefix = next((p for p in ADDRESS_PREFIXES if value.startswith(p)), "")
-    if not prefix or len(value) == len(prefix) or any(c.isspace() for c in value):
-        fail(table, key, expected, value)
+    address = bool(prefix) and len(value) > len(prefix) and not any(c.isspace() for c in value)
+    if value not in LOCAL_SCHEDULERS and not address:
+        raise ValueError(f"{subject} must be {expected}; got {value!r}.")
     return value
 
 

@@ -10,7 +10,9 @@ half-written state; only the hidden work folder does.
 
 What a rerun keeps:
 
-- the same configuration: everything in the work folder (finished files are rewritten anyway);
+- the same configuration (``[dask]`` aside: where dask work runs never changes the results, so
+  a rerun on another scheduler resumes the same work): everything in the work folder (finished
+  files are rewritten anyway);
 - another configuration with the same ``[stimuli]`` and ``[model]``: the activations store only;
 - anything else: nothing (the work folder is removed and started afresh).
 
@@ -24,17 +26,24 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tomllib
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from factorprobe._saved import STORE_NAMES, WORK_STORE
+from factorprobe.config import RunConfig, load_config
 
 PARTIAL = ".partial"
 # debris of writers killed mid-write: atomic_output's '.NAME.tmp-PID-HEX' and zarr's
 # 'NAME.<32 hex>.partial' (zarr's LocalStore writes each chunk to such a name, then renames it)
 _DEBRIS = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]{8}$|\.[0-9a-f]{32}\.partial$")
 USER_ERRORS = (ValueError, TypeError, KeyError)
+#: tables of a resolved configuration that do not change results (never compared)
+NOT_COMPARED = ("dask",)
 
 
 def partial_path(folder: Path) -> Path:
@@ -51,14 +60,15 @@ def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[s
     folder : Path
         The results folder the work folder will become.
     resolved : str
-        The run's resolved configuration (TOML); saved as ``config_file`` in the work folder.
+        The run's resolved configuration (TOML); saved as ``config_file`` in the work folder
+        (replacing a saved one that differs only in tables that do not change results).
     config_file : str
         Name of the saved configuration.
     keep : collection of str, default=()
         Entries of an existing work folder made with another configuration to keep (its
         activations, when the caller found its ``[stimuli]`` and ``[model]`` equal to this
         run's); everything else in it is removed. Ignored when the saved configuration is
-        identical: then the whole work folder is reopened.
+        the same (:func:`same_config`): then the whole work folder is reopened.
 
     Returns
     -------
@@ -68,7 +78,9 @@ def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[s
     _remove_stale_old(folder)
     partial = partial_path(folder)
     saved = partial / config_file
-    if partial.is_dir() and saved.is_file() and saved.read_text() == resolved:
+    if partial.is_dir() and saved.is_file() and same_config(saved.read_text(), resolved):
+        if saved.read_text() != resolved:
+            _write(saved, resolved)
         return partial
     if partial.is_dir() and saved.is_file() and keep:
         for entry in partial.iterdir():
@@ -77,10 +89,53 @@ def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[s
     elif partial.exists():
         remove(partial)
     partial.mkdir(parents=True, exist_ok=True)
-    tmp = partial / f".{config_file}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.write_text(resolved)
-    os.replace(tmp, saved)
+    _write(saved, resolved)
     return partial
+
+
+def same_config(saved: str, resolved: str) -> bool:
+    """Whether two resolved configurations (TOML) give the same results: equal but for the
+    tables that only say where the work runs (:data:`NOT_COMPARED`)."""
+    before, now = _compared(saved), _compared(resolved)
+    return before is not None and before == now
+
+
+def resume_capture(config: RunConfig, work: Path, capture: Callable[[], Path]) -> Path:
+    """Run ``capture`` into the work folder, resuming what an interrupted attempt left there;
+    the activations path it returns (a finished NetCDF file is returned as it is)."""
+    if config.output.activations == "netcdf" and (work / STORE_NAMES["netcdf"]).is_file():
+        return work / STORE_NAMES["netcdf"]  # written last by the capture: it had finished
+    resumed = captured_any(config, work)
+    try:
+        return capture()
+    except USER_ERRORS:
+        if not resumed:
+            raise
+    # The store left by the interrupted attempt no longer fits (e.g. the weights file or the
+    # python: model's code changed since): start the capture afresh, once.
+    for name in (STORE_NAMES[config.output.activations], WORK_STORE):
+        remove(work / name)
+    return capture()
+
+
+def captured_any(config: RunConfig, work: Path) -> bool:
+    """Whether the work folder holds finished capture batches (worth keeping for a rerun)."""
+    if config.output.activations == "netcdf" and (work / STORE_NAMES["netcdf"]).is_file():
+        return True
+    return any(finished_chunks(work / n)[0] for n in (STORE_NAMES["zarr"], WORK_STORE))
+
+
+def reusable_capture(config: RunConfig, folder: Path, config_file: str) -> tuple[str, ...]:
+    """The capture outputs of an interrupted run with another configuration worth keeping: all
+    of them when its stimuli, model and activation format equal this run's, else none."""
+    try:
+        (before,) = load_config(partial_path(folder) / config_file)
+    except (OSError, ValueError, TypeError, KeyError):
+        return ()
+    same = (before.stimuli, before.model) == (config.stimuli, config.model)
+    if not same or before.output.activations != config.output.activations:
+        return ()
+    return (*STORE_NAMES.values(), WORK_STORE)
 
 
 def finished_chunks(store: Path) -> tuple[int, int]:
@@ -122,6 +177,20 @@ def publish(partial: Path, folder: Path) -> None:
     os.replace(partial, folder)
     if old is not None:
         remove(old)
+
+
+def _compared(text: str) -> dict[str, Any] | None:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    return {k: v for k, v in raw.items() if k not in NOT_COMPARED}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _remove_stale_old(folder: Path) -> None:

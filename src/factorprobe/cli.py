@@ -196,13 +196,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", default=None,
                    help="replace a results folder made with another configuration")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary line")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|synchronous",
+                   help="where dask work runs: 'threads', 'synchronous' or a dask.distributed "
+                   "address such as tcp://host:8786 (default: [dask] scheduler)")  # fmt: skip
     p.set_defaults(handler=_run_run)
 
 
 def _run_run(args: argparse.Namespace) -> None:
     from factorprobe.run import run
 
-    folder = run(args.config, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+    folder = run(
+        args.config,
+        out=args.out,
+        quiet=args.quiet,
+        overwrite=args.overwrite,
+        scheduler=args.scheduler,
+    )
     if not args.quiet:
         print(f"results: {folder}")
 
@@ -219,13 +228,19 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                    "(default: the config.toml beside the store)")  # fmt: skip
     p.add_argument("--out", default=None, help="folder to write (default: the store's folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|synchronous",
+                   help="where dask work runs: 'threads', 'synchronous' or a dask.distributed "
+                   "address such as tcp://host:8786 (default: --config's [dask] scheduler, "
+                   "else threads)")  # fmt: skip
     p.set_defaults(handler=_run_analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> None:
     from factorprobe.run import analyze
 
-    folder = analyze(args.store, config=args.config, out=args.out, quiet=args.quiet)
+    folder = analyze(
+        args.store, config=args.config, out=args.out, quiet=args.quiet, scheduler=args.scheduler
+    )
     if not args.quiet:
         print(f"analysis: {folder}")
 

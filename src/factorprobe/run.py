@@ -13,6 +13,9 @@ A run is built in a hidden work folder beside its results folder and renamed ont
 complete, so the results folder is never half-written; a run killed at any point (``kill -9``
 included) resumes when rerun: finished capture batches are kept, the rest is redone, and the
 results are identical to an uninterrupted run's (:mod:`factorprobe._resume`, docs/reliability.md).
+The ``[dask] scheduler`` (or ``scheduler=``) says where dask work runs: the unit table is computed
+over the saved store chunk by chunk on it, and with a ``dask.distributed`` address the capture's
+batches are spread over its workers too (docs/scale.md); it never changes the results.
 Several runs write ``OUT/<run>/`` each and ``OUT/combined_units.csv``. The folder layout and
 every file are described in ``docs/run.md``.
 """
@@ -33,16 +36,27 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from factorprobe import _resume
+from factorprobe._config_checks import checked_scheduler
 from factorprobe._manifest import MANIFEST, timed, total, update_manifest
 from factorprobe._run_model import load_run_model
 from factorprobe._run_stimuli import render_run, run_canvas, run_stimuli, write_sheet
-from factorprobe._saved import find_store, read_activations
+from factorprobe._saved import (
+    STORE_NAMES,
+    WORK_STORE,
+    check_values,
+    find_store,
+    open_saved,
+    write_frame,
+    write_netcdf,
+)
+from factorprobe.cluster import LOCAL_SCHEDULERS, scheduler_for
 from factorprobe.config import (
     AnalysisConfig,
     RunConfig,
     dumps_config,
     load_config,
     with_output,
+    with_scheduler,
 )
 from factorprobe.dims import LAYER
 from factorprobe.files import atomic_output
@@ -50,11 +64,13 @@ from factorprobe.files import atomic_output
 __all__ = ["analyze", "capture_run", "combine_runs", "load_run_model", "run"]
 
 CONFIG_FILE = "config.toml"
-STORES = {"zarr": "activations.zarr", "netcdf": "activations.nc"}
-# where a NetCDF run's capture streams (resumably) before the one .nc file is written
-WORK_STORE = ".activations-capture.zarr"
 COMBINED = "combined_units"
 ABLATION_MODULE = "factorprobe.analysis.ablation"
+# the [analysis] keys that are unit_table's parameters by the same names
+_UNIT_TABLE_KEYS = (
+    *("compare", "estimator", "correction", "significance", "n_permutations", "n_bins"),
+    *("quantizer", "threshold", "alpha", "family_wise", "seed"),
+)
 
 ConfigLike = RunConfig | Sequence[RunConfig] | str | os.PathLike[str] | None
 
@@ -65,6 +81,7 @@ def run(
     out: str | os.PathLike[str] | None = None,
     quiet: bool = False,
     overwrite: bool | None = None,
+    scheduler: str | None = None,
 ) -> Path:
     """Render, capture, analyse and plot every run of a configuration; write its results folder.
 
@@ -81,6 +98,11 @@ def run(
         Replace an existing results folder made with another configuration; default the
         configuration's ``[output] overwrite``. A folder made with the same configuration is
         kept as it is (the run is skipped).
+    scheduler : str, optional
+        Where dask work runs, for every run: ``"threads"``, ``"synchronous"`` or a
+        ``dask.distributed`` address such as ``"tcp://host:8786"``; default the
+        configuration's ``[dask] scheduler``. It does not change the results, so a folder or an
+        interrupted capture made on another scheduler is reused as for the same configuration.
 
     Returns
     -------
@@ -97,6 +119,9 @@ def run(
         Invalid configuration, model, layers or factors (one-line messages).
     """
     configs = _as_configs(config)
+    if scheduler is not None:
+        scheduler = checked_scheduler(scheduler, "The 'scheduler' parameter of run")
+        configs = [with_scheduler(c, scheduler) for c in configs]
     if out is not None:
         configs = [with_output(c, folder=os.fspath(out)) for c in configs]
     if overwrite is not None:
@@ -126,7 +151,10 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
     Parameters
     ----------
     config : RunConfig
-        Its ``stimuli``, ``model`` and ``output`` tables are used.
+        Its ``stimuli``, ``model``, ``output`` and ``dask`` tables are used: with a
+        ``dask.distributed`` address as ``[dask] scheduler`` the unfinished batches are spread
+        over its workers, each writing its own shard of the store (``out`` must be on a file
+        system they see); with a local scheduler the batches run here, one after the other.
     out : path-like
         Folder to write ``activations.zarr`` (or ``activations.nc``, captured through the hidden
         store ``.activations-capture.zarr``, removed once the file is written), with
@@ -158,7 +186,7 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         rendered = source if isinstance(source, xr.Dataset) else render_run(space, config, canvas)
         with atomic_output(out / "stimuli.nc") as tmp:
             rendered.to_netcdf(tmp, engine="h5netcdf")
-    path = out / STORES[config.output.activations]
+    path = out / STORE_NAMES[config.output.activations]
     store = path if config.output.activations == "zarr" else out / WORK_STORE
     reused, _ = _resume.finished_chunks(store)
     probing.capture(
@@ -170,6 +198,7 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         batch_size=config.model.batch_size,
         device=config.model.device,
         progress=_show(quiet),
+        scheduler=None if config.dask.scheduler in LOCAL_SCHEDULERS else config.dask.scheduler,
     )
     _, batches = _resume.finished_chunks(store)
     update_manifest(out, capture={"batches": batches, "batches_reused": reused})
@@ -185,8 +214,13 @@ def analyze(
     config: AnalysisConfig | RunConfig | str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     quiet: bool = False,
+    scheduler: str | None = None,
 ) -> Path:
     """Analyse saved activations: unit table, tuning curves and layer-level results, to files.
+
+    The store is read lazily, chunked along ``unit``: a first pass checks every value and the
+    unit table is computed chunk by chunk on ``scheduler``, with memory that does not grow with
+    the number of stimuli; tuning curves, decoding, CKA and disentanglement load the values.
 
     Parameters
     ----------
@@ -199,6 +233,12 @@ def analyze(
         Folder to write to; default the store's folder.
     quiet : bool, default=False
         No progress bar.
+    scheduler : str, optional
+        Where the dask work runs: ``"threads"``, ``"synchronous"`` or a ``dask.distributed``
+        address such as ``"tcp://host:8786"`` (whose workers must see the store's path);
+        default the ``[dask] scheduler`` of ``config`` when it is a RunConfig or a TOML path,
+        else ``"threads"`` (the ``config.toml`` beside the store records where the run ran, not
+        where to analyse it now). The tables do not depend on it.
 
     Returns
     -------
@@ -211,6 +251,8 @@ def analyze(
     ------
     ValueError
         The path holds no activations, or the options do not fit them.
+    OSError
+        ``scheduler`` is an address where no dask scheduler answers.
     """
     from factorprobe import analysis
     from factorprobe.tables import data_dictionary, layer_dataframe, unit_dataframe
@@ -218,39 +260,38 @@ def analyze(
     path = find_store(Path(store))
     out = Path(out) if out is not None else path.parent
     _check_folder(out)
-    options = _analysis_config(config, path.parent)
-    acts = read_activations(path)
+    options, configured = _analysis_config(config, path.parent)
+    if scheduler is not None:
+        configured = checked_scheduler(scheduler, "The 'scheduler' parameter of analyze")
+    scheduler = configured or "threads"
+    acts = open_saved(path)
     seed = options.seed
     steps = ["unit table", *[f"tuning {f}" for f in options.tuning]]
     steps += [f"decoding {name}" for name in _layer_names(acts)] if options.decode else []
     steps += ["cka"] * options.cka + ["disentanglement"] * options.disentanglement
     timings: dict[str, dict[str, float]] = {}
-    with tqdm(total=len(steps), desc="analyze", unit="step", disable=not _show(quiet)) as bar:
+    bar = tqdm(total=len(steps), desc="analyze", unit="step", disable=not _show(quiet))
+    with scheduler_for(scheduler) as chosen, bar:
         with timed(timings, "unit_table", bar, "unit table"):
+            check_values(acts, path, scheduler=chosen)
             table = analysis.unit_table(
                 acts,
                 options.factors,
-                compare=options.compare,
-                estimator=options.estimator,
-                correction=options.correction,
-                significance=options.significance,
-                n_permutations=options.n_permutations,
-                n_bins=options.n_bins,
-                quantizer=options.quantizer,
-                threshold=options.threshold,
-                alpha=options.alpha,
-                family_wise=options.family_wise,
-                seed=seed,
+                **{key: getattr(options, key) for key in _UNIT_TABLE_KEYS},
+                scheduler=chosen,
             )
+        if len(steps) > 1:
+            with timed(timings, "load"):  # tuning, decoding, CKA, disentanglement: in memory
+                acts = acts.load()
         frame = unit_dataframe(table)
-        _write_frame(frame, out / "units.csv")
-        _write_frame(frame, out / "units.parquet")
-        _write_frame(data_dictionary(table), out / "data_dictionary.csv")
-        _write_netcdf(table, out / "units.nc")
+        write_frame(frame, out / "units.csv")
+        write_frame(frame, out / "units.parquet")
+        write_frame(data_dictionary(table), out / "data_dictionary.csv")
+        write_netcdf(table, out / "units.nc")
         for factor in options.tuning:
             with timed(timings, f"tuning_{factor}", bar, f"tuning {factor}"):
                 curves = analysis.tuning_curves(acts, factor, n_boot=options.n_boot, seed=seed)
-            _write_netcdf(curves, out / "tuning" / f"{factor}.nc")
+            write_netcdf(curves, out / "tuning" / f"{factor}.nc")
         layers = xr.Dataset()
         if options.decode:
             parts = []
@@ -267,17 +308,19 @@ def analyze(
                         )
                     )
             layers = xr.concat(parts, dim=LAYER, combine_attrs="override")
-            _write_frame(layer_dataframe(layers), out / "layers.csv")
+            write_frame(layer_dataframe(layers), out / "layers.csv")
         if options.cka:
             with timed(timings, "cka", bar, "cka"):
                 layers["cka"] = analysis.cka(acts)
         if options.disentanglement:
             with timed(timings, "disentanglement", bar, "disentanglement"):
                 scores = analysis.disentanglement(acts, [f for f in options.decode], seed=seed)
-            _write_frame(scores.to_dataframe().reset_index(), out / "disentanglement.csv")
+            write_frame(scores.to_dataframe().reset_index(), out / "disentanglement.csv")
         if layers.data_vars:
-            _write_netcdf(layers, out / "layers.nc")
-    update_manifest(out, stages={"analyze": total(timings)}, analyze_steps=timings)
+            write_netcdf(layers, out / "layers.nc")
+    update_manifest(
+        out, stages={"analyze": total(timings)}, analyze_steps=timings, scheduler=scheduler
+    )
     return out
 
 
@@ -303,11 +346,11 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     units = [_tagged(pd.read_parquet(f / "units.parquet"), f.name) for f in folders]
     out = Path(out)
     combined = pd.concat(units, ignore_index=True, sort=False)
-    _write_frame(combined, out / f"{COMBINED}.csv")
-    _write_frame(combined, out / f"{COMBINED}.parquet")
+    write_frame(combined, out / f"{COMBINED}.csv")
+    write_frame(combined, out / f"{COMBINED}.parquet")
     layers = [_tagged(pd.read_csv(f / "layers.csv"), f.name) for f in folders if _has_layers(f)]
     if layers:
-        _write_frame(pd.concat(layers, ignore_index=True, sort=False), out / "combined_layers.csv")
+        write_frame(pd.concat(layers, ignore_index=True, sort=False), out / "combined_layers.csv")
     return out / f"{COMBINED}.csv"
 
 
@@ -319,7 +362,8 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
     resolved = dumps_config(with_output(config, overwrite=False))
     _check_folder(folder)
     if folder.exists():
-        same = (folder / CONFIG_FILE).is_file() and (folder / CONFIG_FILE).read_text() == resolved
+        saved = folder / CONFIG_FILE
+        same = saved.is_file() and _resume.same_config(saved.read_text(), resolved)
         if same and (folder / MANIFEST).is_file() and not config.output.overwrite:
             return folder
         if not config.output.overwrite:
@@ -327,14 +371,23 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
                 f"Results folder {str(folder)!r} exists and holds other results; pass "
                 f"--overwrite (overwrite = true in [output]) or choose another --out."
             )
-    work = _resume.prepare(folder, resolved, CONFIG_FILE, keep=_reusable_capture(config, folder))
+    keep = _resume.reusable_capture(config, folder, CONFIG_FILE)
+    work = _resume.prepare(folder, resolved, CONFIG_FILE, keep=keep)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     timings: dict[str, dict[str, float]] = {}
     try:
         with timed(timings, "capture"):
-            store = _capture_stage(config, work, quiet=quiet)
+            store = _resume.resume_capture(
+                config, work, lambda: capture_run(config, work, quiet=quiet)
+            )
         with timed(timings, "analyze"):
-            analyze(store, config=config.analysis, out=work, quiet=quiet)
+            analyze(
+                store,
+                config=config.analysis,
+                out=work,
+                quiet=quiet,
+                scheduler=config.dask.scheduler,
+            )
         if config.ablation is not None:
             with timed(timings, "ablation"):
                 _ablation(config, work, quiet=quiet)
@@ -348,48 +401,10 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
         stages = {**timings, "total": total(timings)}
         update_manifest(work, run=config.name, started=started, stages=stages, final=True)
     except BaseException as err:
-        _resume.discard(work, err, resumable=_captured_any(config, work))
+        _resume.discard(work, err, resumable=_resume.captured_any(config, work))
         raise
     _resume.publish(work, folder)
     return folder
-
-
-def _capture_stage(config: RunConfig, work: Path, *, quiet: bool) -> Path:
-    """Capture into the work folder, resuming what an interrupted attempt left there."""
-    if config.output.activations == "netcdf" and (work / STORES["netcdf"]).is_file():
-        return work / STORES["netcdf"]  # written last by capture_run: the stage had finished
-    resumed = _captured_any(config, work)
-    try:
-        return capture_run(config, work, quiet=quiet)
-    except _resume.USER_ERRORS:
-        if not resumed:
-            raise
-    # The store left by the interrupted attempt no longer fits (e.g. the weights file or the
-    # python: model's code changed since): start the capture afresh, once.
-    for name in (STORES[config.output.activations], WORK_STORE):
-        _resume.remove(work / name)
-    return capture_run(config, work, quiet=quiet)
-
-
-def _captured_any(config: RunConfig, work: Path) -> bool:
-    """Whether the work folder holds finished capture batches (worth keeping for a rerun)."""
-    if config.output.activations == "netcdf" and (work / STORES["netcdf"]).is_file():
-        return True
-    return any(_resume.finished_chunks(work / n)[0] for n in (STORES["zarr"], WORK_STORE))
-
-
-def _reusable_capture(config: RunConfig, folder: Path) -> tuple[str, ...]:
-    """The capture outputs of an interrupted run with another configuration worth keeping: all
-    of them when its stimuli, model and activation format equal this run's, else none."""
-    saved = _resume.partial_path(folder) / CONFIG_FILE
-    try:
-        (before,) = load_config(saved)
-    except (OSError, ValueError, TypeError, KeyError):
-        return ()
-    same = (before.stimuli, before.model) == (config.stimuli, config.model)
-    if not same or before.output.activations != config.output.activations:
-        return ()
-    return (*STORES.values(), WORK_STORE)
 
 
 def _ablation(config: RunConfig, folder: Path, *, quiet: bool) -> None:
@@ -445,21 +460,22 @@ def _as_configs(config: ConfigLike) -> list[RunConfig]:
     return configs
 
 
-def _analysis_config(config: Any, folder: Path) -> AnalysisConfig:
+def _analysis_config(config: Any, folder: Path) -> tuple[AnalysisConfig, str | None]:
+    """The analysis options, and the scheduler of a configuration given explicitly."""
     if isinstance(config, AnalysisConfig):
-        return config
+        return config, None
     if isinstance(config, RunConfig):
-        return config.analysis
+        return config.analysis, config.dask.scheduler
     if config is None:
         saved = folder / CONFIG_FILE
-        return load_config(saved)[0].analysis if saved.is_file() else AnalysisConfig()
+        return (load_config(saved)[0].analysis if saved.is_file() else AnalysisConfig()), None
     if isinstance(config, str | os.PathLike):
         runs = load_config(config)
         if len(runs) != 1:
             raise ValueError(
                 f"analyze needs a configuration with one run; {str(config)!r} has {len(runs)}."
             )
-        return runs[0].analysis
+        return runs[0].analysis, runs[0].dask.scheduler
     raise TypeError(
         f"The 'config' parameter of analyze must be an AnalysisConfig, a RunConfig, a TOML path "
         f"or None; got {type(config).__name__}."
@@ -476,23 +492,6 @@ def _has_layers(folder: Path) -> bool:
 
 def _tagged(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame.assign(run=name)[["run", *frame.columns]]
-
-
-def _write_frame(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-
-
-def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    ds = ds.copy()
-    for name in ds.variables:
-        if ds[name].dtype.kind == "O":
-            ds[name] = ds[name].astype(str)
-    with atomic_output(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
 
 
 def _check_folder(folder: Path) -> None:

@@ -16,7 +16,12 @@ import numpy as np
 
 from factorprobe._validation import as_rng, check_choice, check_int
 from factorprobe.analysis import _copula, _kernels, significance
-from factorprobe.analysis.quantize import QUANTIZERS, bins_kernel, effective_bins
+from factorprobe.analysis.quantize import (
+    QUANTIZERS,
+    bins_kernel,
+    effective_bins,
+    quantile_bins_columns,
+)
 
 Estimator = Literal["plugin", "copula"]
 Correction = Literal["shuffle", "analytic", "none"]
@@ -107,19 +112,35 @@ class Prepared:
     scores: np.ndarray | None
 
 
-def prepare(values: np.ndarray, options: Estimation, keys: np.ndarray | None = None) -> Prepared:
+def prepare(
+    values: np.ndarray,
+    options: Estimation,
+    keys: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
+) -> Prepared:
     """Quantise (and copula-normalise) responses ``(U, S)``; one sort serves both.
 
     ``keys (U,)`` name the units for the copula's tie-breaking (see :func:`unit_keys`), so a
-    unit's scores do not depend on the block of units it is computed with.
+    unit's scores do not depend on the block of units it is computed with. ``columns``, the
+    same responses stimuli first ``(S, U)`` and C-contiguous, may be passed: quantile bins are
+    then compared there and returned as a transposed view (the same values, laid out for
+    :func:`~factorprobe.analysis._kernels.level_counts`).
     """
-    values = np.ascontiguousarray(values)
     scores = ordered = None
     if options.estimator == "copula":
-        scores, ordered = _copula.rank_scores(values, options.seed, keys)
+        scores, ordered = _copula.rank_scores(np.ascontiguousarray(values), options.seed, keys)
     elif options.quantizer == "quantile":
-        ordered = np.sort(values, axis=-1)
-    bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold, ordered)
+        if columns is not None:
+            # the stimuli-first copy, transposed and sorted in place: one copy, not two
+            ordered = np.ascontiguousarray(columns.T)
+            ordered.sort(axis=-1)
+        else:
+            ordered = np.sort(values, axis=-1)
+    if columns is not None and options.quantizer == "quantile":
+        bins = quantile_bins_columns(columns, options.n_bins, ordered).T
+    else:
+        values = np.ascontiguousarray(values)
+        bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold, ordered)
     if ordered is not None:
         constant = ordered[..., 0] == ordered[..., -1]
     else:
@@ -159,7 +180,7 @@ def factor_statistics(
     distributions computed before (see :func:`shared_nulls`).
     """
     if joint is None:
-        joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, codes, n_levels)
+        joint = _kernels.level_counts(prepared.bins, prepared.n_bins, codes, n_levels)
     # every unit sees all stimuli, so the level marginals are the factor's level counts
     level_counts = np.broadcast_to(
         np.bincount(codes, minlength=n_levels), (*joint.shape[:-2], n_levels)

@@ -196,16 +196,101 @@ def _moments_shared(
     return count, total.reshape(*lead, n_levels), squares.reshape(*lead, n_levels)
 
 
-def level_sums(columns: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
+def level_onehot(codes: np.ndarray, n_levels: int, dtype: type = np.float64) -> sparse.csr_array:
+    """The (levels × stimuli) one-hot matrix of 1-D codes, stimuli in order within each level."""
+    n = len(codes)
+    order = np.argsort(codes, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_levels))])
+    return sparse.csr_array((np.ones(n, dtype=dtype), order, indptr), shape=(n_levels, n))
+
+
+def level_sums(
+    columns: np.ndarray, codes: np.ndarray, n_levels: int, onehot: sparse.csr_array | None = None
+) -> np.ndarray:
     """Per-level sums ``(R, L)`` of responses given stimuli first, ``columns (S, R)``.
 
     The (levels × stimuli) one-hot matrix as a sparse product adds each level's stimuli row by
     row, vectorised over the R units (a reduction over stimuli in the units-first layout would
-    walk memory by column).
+    walk memory by column). ``onehot``, :func:`level_onehot` of the codes, may be passed.
     """
-    n = columns.shape[0]
-    onehot = sparse.csr_array((np.ones(n), (codes, np.arange(n))), shape=(n_levels, n))
+    if onehot is None:
+        onehot = level_onehot(codes, n_levels, columns.dtype.type)
     return np.ascontiguousarray((onehot @ columns).T)
+
+
+#: bits per packed count field, and the most 64-bit words per response the packed counts use
+FIELD_BITS = (8, 16, 32)
+MAX_PACKED_WORDS = 2
+
+
+def field_bits(n_bins: int, top: int) -> int | None:
+    """Field width for :func:`pack_bins` when no count exceeds ``top``: the narrowest of
+    :data:`FIELD_BITS` that holds ``top``, or None when it needs more than
+    :data:`MAX_PACKED_WORDS` words (then :func:`joint_counts` is the cheaper count)."""
+    width = next((w for w in FIELD_BITS if top < 1 << w), None)
+    if width is None or -(-n_bins // (64 // width)) > MAX_PACKED_WORDS:
+        return None
+    return width
+
+
+def pack_bins(bins: np.ndarray, n_bins: int, width: int) -> list[np.ndarray]:
+    """Bins ``(U, S)`` as 64-bit words, stimuli first ``(S, U)``: a 1 in the field of the bin.
+
+    Fields are ``width`` bits; word ``w`` holds bins ``w·(64 // width)`` onwards. A sum of
+    words whose counts stay below ``2**width`` holds, field by field, the count of each bin
+    (no field carries into the next): see :func:`packed_level_sums`, :func:`unpack_counts`.
+    """
+    per_word = 64 // width
+    # stimuli first, for sparse products over stimuli vectorised over units
+    stimuli_first = np.ascontiguousarray(bins.T).view(np.uint8 if bins.itemsize == 1 else np.uint16)
+    words = []
+    for low in range(0, n_bins, per_word):
+        shift = stimuli_first.astype(np.uint64)
+        if low:
+            shift -= np.uint64(low)
+        shift *= np.uint64(width)
+        word = np.left_shift(np.uint64(1), shift, out=shift)
+        if n_bins > per_word:
+            word[(stimuli_first < low) | (stimuli_first >= low + per_word)] = 0
+        words.append(word)
+    return words
+
+
+def packed_level_sums(words: list[np.ndarray], onehot: sparse.csr_array) -> list[np.ndarray]:
+    """Per-level sums ``(L, U)`` of packed words (:func:`pack_bins`), one sparse product each;
+    ``onehot`` is :func:`level_onehot` in uint64."""
+    return [onehot @ word for word in words]
+
+
+def unpack_counts(summed: list[np.ndarray], n_bins: int, width: int) -> np.ndarray:
+    """The bins × levels counts ``(U, B, L)`` int64 of per-level sums of packed words."""
+    per_word = 64 // width
+    n_levels, n_units = summed[0].shape
+    # the fields of a word in memory order, whatever the machine's byte order
+    field = np.dtype(f"<u{width // 8}")
+    out = np.empty((n_units, n_bins, n_levels), dtype=np.int64)
+    for w, word in enumerate(summed):
+        fields = np.ascontiguousarray(word, dtype="<u8").view(field)
+        fields = fields.reshape(n_levels, n_units, per_word)
+        low, high = w * per_word, min(n_bins, (w + 1) * per_word)
+        out[:, low:high, :] = fields[:, :, : high - low].transpose(1, 2, 0)
+    return out
+
+
+def level_counts(bins: np.ndarray, n_bins: int, codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """:func:`joint_counts` of bins ``(U, S)`` and one code vector ``(S,)``: ``(U, B, L)``.
+
+    Each response is packed into 64-bit words with a 1 in the field of its bin (fields wide
+    enough for the largest level count); one sparse product with the level one-hot matrix adds
+    the words of each level's stimuli, and the fields of the sums are the counts, exactly.
+    Falls back to :func:`joint_counts` where the fields would need too many words.
+    """
+    width = field_bits(n_bins, int(np.bincount(codes, minlength=n_levels).max(initial=0)))
+    if width is None:
+        return joint_counts(bins, n_bins, codes, n_levels)
+    words = pack_bins(bins, n_bins, width)
+    summed = packed_level_sums(words, level_onehot(codes, n_levels, np.uint64))
+    return unpack_counts(summed, n_bins, width)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:

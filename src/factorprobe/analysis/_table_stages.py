@@ -14,7 +14,9 @@ the q-values. Its inputs are the small ``(unit, factor)`` outputs of the unit st
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -43,10 +45,11 @@ UNIT_VARIABLES: tuple[str, ...] = (
 )
 #: Positions of the family-wise statistics after those (observed z, then the null z).
 FWER_OBSERVED = len(UNIT_VARIABLES)
-#: Working memory of one sub-block of the unit stage, and its cost per response value (the
-#: float64 copies, sorted rows, copula scores and ranks, bins and count indices alive at once).
-UNIT_BLOCK_BYTES = 256 << 20
-BYTES_PER_VALUE = 96
+#: Response values per sub-block of the unit stage: about 4 MB of float64, so that a block's
+#: copies, sorted rows, bins and bins × levels tables stay in the shared CPU cache.
+UNIT_BLOCK_VALUES = 1 << 19
+#: Most threads the unit stage uses (one per available core, at most this many).
+MAX_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class TablePlan:
     steps: tuple = field(default=(), compare=False)
     #: per factor, null distributions known before any unit is seen (see ``with_nulls``)
     nulls: tuple = field(default=(), compare=False)
+    #: per factor counted directly (not summed from another): its float64 and uint64 one-hot
+    #: matrices (:func:`~factorprobe.analysis._kernels.level_onehot`), else None
+    onehots: tuple = field(default=(), compare=False)
+    #: field width of the packed bins counts (see ``_kernels.pack_bins``), None to bincount
+    field_bits: int | None = field(default=None, compare=False)
     _memo: _NullMemo = field(default_factory=lambda: _NullMemo(), compare=False, repr=False)
 
     @classmethod
@@ -74,7 +82,22 @@ class TablePlan:
             )
             steps.append((k, parent[0], parent[1]))
             done.append(k)
-        return cls(options, tuple(factors), family_wise, tuple(steps))
+        roots = {k for k, parent, _ in steps if parent < 0}
+        onehots = tuple(
+            tuple(_kernels.level_onehot(c.codes, c.n_levels, t) for t in (np.float64, np.uint64))
+            if k in roots
+            else None
+            for k, c in enumerate(factors)
+        )
+        top = max(int(c.counts.max()) for c in factors)
+        return cls(
+            options,
+            tuple(factors),
+            family_wise,
+            tuple(steps),
+            onehots=onehots,
+            field_bits=_kernels.field_bits(options.bins, top),
+        )
 
     def with_nulls(self) -> TablePlan:
         """This plan with the shared null distributions computed, once per process: the first
@@ -112,49 +135,71 @@ def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan
 
     ``V`` runs over :data:`UNIT_VARIABLES` (``entropy`` repeated over factors), then, with the
     family-wise correction, the observed standardised MI and its ``P`` null values. Units are
-    processed in sub-blocks of about :data:`UNIT_BLOCK_BYTES` of working memory, so memory is
-    bounded by the stimuli, not by the units of the block.
+    processed in sub-blocks of about :data:`UNIT_BLOCK_VALUES` response values, spread over
+    :func:`n_threads` threads (NumPy releases the GIL in its sorts, comparisons and sums). Each
+    sub-block is computed independently and written to its own rows, so the result does not
+    depend on the number of threads or sub-blocks.
     """
     plan = plan.with_nulls()
     n_units, n = values.shape
-    step = max(1, UNIT_BLOCK_BYTES // (BYTES_PER_VALUE * max(n, 1)))
-    if n_units <= step:
+    step = max(1, UNIT_BLOCK_VALUES // max(n, 1))
+    starts = range(0, n_units, step)
+    if len(starts) <= 1:
         return _unit_block(values, keys, plan)
     out = np.empty((n_units, len(plan.factors), plan.n_variables))
-    for start in range(0, n_units, step):
+
+    def fill(start: int) -> None:
         rows = slice(start, start + step)
         out[rows] = _unit_block(values[rows], None if keys is None else keys[rows], plan)
+
+    # list() re-raises the first error of any block
+    list(_executor().map(fill, starts))
     return out
+
+
+def n_threads() -> int:
+    """Threads of the unit stage: the cores this process may use, at most :data:`MAX_THREADS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_THREADS))
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool per process, shared by every caller (dask's threads included), so that the
+    threads never outnumber the cores; a forked child starts a pool of its own."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(n_threads(), thread_name_prefix="factorprobe"))
+        return _POOL[0]
+
+
+def _forget_pool() -> None:
+    _POOL.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) -> np.ndarray:
     options = plan.options
     values = np.asarray(values, dtype=np.float64)
-    prepared = prepare(values, options, keys)
-    # stimuli first for the per-level sums (no copy when the data came stimuli first)
+    # stimuli first for the per-level sums and the bins (a copy of whole rows when the data
+    # came stimuli first)
     columns = np.ascontiguousarray(values.T)
+    prepared = prepare(values, options, keys, columns)
     # ω² and the mean-response index need per-level sums and each unit's total sum of squares
     sum_squares = np.einsum("su,su->u", columns, columns)[:, None]
+    tables = _level_tables(prepared, columns, plan)
+    # every factor's table sums to the same bin counts over its levels: take the smallest
+    bin_counts = min(tables, key=lambda t: t[0].shape[-1])[0].sum(axis=-1)
     n_units = values.shape[0]
     out = np.empty((n_units, len(plan.factors), plan.n_variables))
-    cache: dict[int, tuple] = {}
-    bin_counts = None
-    for k, parent, merge in plan.steps:
+    for k, (joint, sums, scores) in enumerate(tables):
         c = plan.factors[k]
-        if parent < 0:
-            joint = _kernels.joint_counts(prepared.bins, prepared.n_bins, c.codes, c.n_levels)
-            sums = _kernels.level_sums(columns, c.codes, c.n_levels)
-            scores = (
-                None
-                if prepared.scores is None
-                else _kernels.level_moments(prepared.scores, c.codes, c.n_levels)
-            )
-        else:
-            p_joint, p_sums, p_scores = cache[parent]
-            joint = coarsen(p_joint, merge)
-            sums = coarsen(p_sums, merge)
-            scores = None if p_scores is None else tuple(coarsen(m, merge) for m in p_scores)
-        cache[k] = (joint, sums, scores)
         stats = factor_statistics(
             prepared,
             c.codes,
@@ -166,7 +211,6 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
             bin_counts=bin_counts,
             known_null=plan.nulls[k],
         )
-        bin_counts = stats.table.n_b
         moments = (np.broadcast_to(c.counts, sums.shape), sums, sum_squares)
         out[:, k, 0] = stats.mi
         out[:, k, 1] = stats.mi_raw
@@ -179,9 +223,47 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
             observed, null = family_wise_null(prepared, stats, c.codes, c.n_levels, options, c.name)
             out[:, k, FWER_OBSERVED] = observed
             out[:, k, FWER_OBSERVED + 1 :] = null
-    # every factor's table sums to the same bin counts over its levels
-    out[:, :, 7] = _kernels.plugin_entropy(stats.table.n_b)[:, None]
+    out[:, :, 7] = _kernels.plugin_entropy(bin_counts)[:, None]
     return out
+
+
+def _level_tables(prepared, columns: np.ndarray, plan: TablePlan) -> list[tuple]:
+    """Per factor: the bins × levels counts ``(u, B, L)``, the per-level response sums
+    ``(u, L)`` and (copula) the per-level score moments, a coarser factor's summed from a finer
+    one's. With packed bins (:func:`~factorprobe.analysis._kernels.pack_bins`) the sums of
+    packed words are coarsened, per level and not per bin, and unpacked at the end."""
+    width = plan.field_bits
+    words = None if width is None else _kernels.pack_bins(prepared.bins, prepared.n_bins, width)
+    found: dict[int, tuple] = {}
+    for k, parent, merge in plan.steps:
+        c = plan.factors[k]
+        if parent < 0:
+            dense, packed = plan.onehots[k]
+            if words is None:
+                counts = _kernels.joint_counts(prepared.bins, prepared.n_bins, c.codes, c.n_levels)
+            else:
+                counts = _kernels.packed_level_sums(words, packed)
+            sums = _kernels.level_sums(columns, c.codes, c.n_levels, onehot=dense)
+            scores = (
+                None
+                if prepared.scores is None
+                else _kernels.level_moments(prepared.scores, c.codes, c.n_levels)
+            )
+        else:
+            p_counts, p_sums, p_scores = found[parent]
+            if words is None:
+                counts = coarsen(p_counts, merge)
+            else:
+                counts = [coarsen(word, merge, axis=0) for word in p_counts]
+            sums = coarsen(p_sums, merge)
+            scores = None if p_scores is None else tuple(coarsen(m, merge) for m in p_scores)
+        found[k] = (counts, sums, scores)
+    if words is not None:
+        found = {
+            k: (_kernels.unpack_counts(counts, prepared.n_bins, width), *rest)
+            for k, (counts, *rest) in found.items()
+        }
+    return [found[k] for k in range(len(plan.factors))]
 
 
 def table_statistics(
@@ -276,16 +358,16 @@ def table_array(unit_stats: np.ndarray, families: np.ndarray, **kwargs) -> np.nd
     return out
 
 
-def coarsen(values: np.ndarray, merge: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Sums over the last axis's finer levels into the coarser ones, ``(..., L_parent)`` to
-    ``(..., L_child)``; a broadcast row (the level counts) is merged once, not once per unit."""
+def coarsen(values: np.ndarray, merge: tuple[np.ndarray, np.ndarray], axis: int = -1) -> np.ndarray:
+    """Sums over the finer levels along ``axis`` into the coarser ones, ``L_parent`` to
+    ``L_child``; a broadcast row (the level counts) is merged once, not once per unit."""
     order, starts = merge
-    if values.strides[:-1] and not any(values.strides[:-1]):
+    if axis == -1 and values.strides[:-1] and not any(values.strides[:-1]):
         row = values.reshape(-1, values.shape[-1])[0]
         merged = np.add.reduceat(row[order], starts)
         return np.broadcast_to(merged, (*values.shape[:-1], len(starts)))
     # each coarse level's fine levels made contiguous, then summed in one pass (exact for counts)
-    return np.add.reduceat(np.take(values, order, axis=-1), starts, axis=-1)
+    return np.add.reduceat(np.take(values, order, axis=axis), starts, axis=axis)
 
 
 def coarsening(parent: FactorCodes, child: FactorCodes) -> tuple[np.ndarray, np.ndarray] | None:

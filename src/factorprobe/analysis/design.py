@@ -103,6 +103,7 @@ def factor_codes(
             f"{', '.join(repr(m) for m in missing)}; available factors: {valid or 'none'}."
         )
     columns = []
+    firsts = []
     for member in members:
         values = np.asarray(obj[member].values)
         if values.dtype.kind == "f" and np.isnan(values).any():
@@ -112,12 +113,20 @@ def factor_codes(
                 f"stimulus/stimuli (first: {int(missing[0])}); every stimulus needs a level: "
                 f"drop those stimuli or fill in their levels."
             )
-        _, inverse = np.unique(values, return_inverse=True)
-        columns.append(inverse.reshape(-1))
-    stacked = np.stack(columns, axis=1)
-    level_rows, codes = np.unique(stacked, axis=0, return_inverse=True)
-    codes = codes.reshape(-1).astype(np.int64)
-    n_levels = len(level_rows)
+        unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+        columns.append((inverse.reshape(-1).astype(np.int64), len(unique)))
+        firsts.append(first)
+    if len(columns) == 1:
+        codes, n_levels = columns[0]
+        first = firsts[0]
+    else:
+        # one integer per combination of member codes, in the lexicographic order of the members
+        key = np.zeros(len(columns[0][0]), dtype=np.int64)
+        for member_codes, n in columns:
+            key = key * n + member_codes
+        combinations, first, codes = np.unique(key, return_index=True, return_inverse=True)
+        codes = codes.reshape(-1).astype(np.int64)
+        n_levels = len(combinations)
     if n_levels < 2:
         raise ValueError(
             f"Factor {factor!r} of {where} must have at least 2 levels; got 1 "
@@ -130,7 +139,6 @@ def factor_codes(
             f"{int((counts < 2).sum())} of its {n_levels} levels have 1 "
             "(a continuous factor must be binned into levels first)."
         )
-    first = np.unique(codes, return_index=True)[1]
     columns_values = [np.asarray(obj[m].values)[first].tolist() for m in members]
     levels = (
         tuple(columns_values[0]) if len(members) == 1 else tuple(zip(*columns_values, strict=True))
@@ -185,29 +193,43 @@ def factor_dependence(
     tolerance = check_real(tolerance, name="tolerance", where="factor_dependence", minimum=0.0)
     names = list(factors)
     coded = [factor_codes(obj, f, where="factor_dependence") for f in names]
-    k = len(coded)
-    out = np.full((k, k), np.nan)
-    for i in range(k):
-        for j in range(i + 1, k):
-            if set(coded[i].members) & set(coded[j].members):
-                continue
-            joint = _kernels.joint_counts(
-                coded[i].codes[None, :], coded[i].n_levels, coded[j].codes, coded[j].n_levels
-            )[0]
-            mi = float(_kernels.plugin_mi(joint))
-            h = min(
-                _kernels.plugin_entropy(coded[i].counts), _kernels.plugin_entropy(coded[j].counts)
-            )
-            out[i, j] = out[j, i] = mi / h
-    result = xr.DataArray(
+    out = check_dependence(coded, tolerance=tolerance, stacklevel=3)
+    return xr.DataArray(
         out,
         dims=(FACTOR, OTHER_FACTOR),
         coords={FACTOR: names, OTHER_FACTOR: names},
         name="factor_dependence",
         attrs={"units": "fraction of min(H(F_a), H(F_b))", "estimator": "plugin"},
     )
+
+
+def check_dependence(
+    coded: Sequence[FactorCodes], *, tolerance: float = 0.01, stacklevel: int = 2
+) -> np.ndarray:
+    """The dependence matrix of :func:`factor_dependence` from factor codes, with its warning.
+
+    A pair whose joint level counts are the outer product of its level counts over the stimuli
+    (a fully crossed design, balanced or not) is independent: its MI is exactly 0, so only the
+    other pairs need the plug-in sums. ``stacklevel`` is the warning's, counted from here.
+    """
+    k = len(coded)
+    n = len(coded[0].codes) if k else 0
+    out = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(i + 1, k):
+            a, b = coded[i], coded[j]
+            if set(a.members) & set(b.members):
+                continue
+            joint = np.bincount(a.codes * b.n_levels + b.codes, minlength=a.n_levels * b.n_levels)
+            joint = joint.reshape(a.n_levels, b.n_levels)
+            if np.array_equal(joint * n, np.outer(a.counts, b.counts)):
+                out[i, j] = out[j, i] = 0.0
+                continue
+            mi = float(_kernels.plugin_mi(joint))
+            h = min(_kernels.plugin_entropy(a.counts), _kernels.plugin_entropy(b.counts))
+            out[i, j] = out[j, i] = mi / h
     bad = [
-        (names[i], names[j], out[i, j])
+        (coded[i].name, coded[j].name, out[i, j])
         for i in range(k)
         for j in range(i + 1, k)
         if out[i, j] > tolerance
@@ -219,9 +241,9 @@ def factor_dependence(
             "marginal MI with one also reflects the other; use conditional_mutual_information "
             "(e.g. I(R; size | position)) to separate them.",
             DesignDependenceWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-    return result
+    return out
 
 
 def _stimulus_factors(obj: xr.DataArray | xr.Dataset) -> list[str]:

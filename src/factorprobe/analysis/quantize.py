@@ -33,21 +33,44 @@ def quantile_bins(x: np.ndarray, n_bins: int, ordered: np.ndarray | None = None)
     if n_bins > COMPARE_MAX_BINS:
         return _quantile_bins_by_rank(flat, n_bins).reshape(x.shape)
     ordered = np.sort(flat, axis=-1) if ordered is None else ordered.reshape(-1, n)
-    # c >= ceil(b n / B) exactly when the value exceeds the ceil(b n / B)-th smallest value, so
-    # the bin is the number of these B - 1 edges the value exceeds (one sort, no argsort)
+    return _count_above(flat, _edges(ordered, n_bins).T[:, :, None]).reshape(x.shape)
+
+
+def quantile_bins_columns(columns: np.ndarray, n_bins: int, ordered: np.ndarray) -> np.ndarray:
+    """:func:`quantile_bins` of the units of stimuli-first ``columns (S, U)``, given their rows
+    ``ordered (U, S)`` sorted; returns the bins stimuli first, ``(S, U)``."""
+    if n_bins > COMPARE_MAX_BINS:
+        return np.ascontiguousarray(quantile_bins(columns.T, n_bins, ordered).T)
+    columns = np.ascontiguousarray(columns)
+    return _count_above(columns, _edges(ordered, n_bins).T[:, None, :])
+
+
+def _edges(ordered: np.ndarray, n_bins: int) -> np.ndarray:
+    """The bin edges ``(U, n_bins - 1)`` of sorted rows ``(U, n)``.
+
+    c >= ceil(b n / B) exactly when the value exceeds the ceil(b n / B)-th smallest value, so
+    the bin is the number of these B - 1 edges the value exceeds (one sort, no argsort).
+    """
+    n = ordered.shape[-1]
     positions = -(-np.arange(1, n_bins) * n // n_bins) - 1
-    edges = ordered[:, positions]
-    out = np.zeros(flat.shape, dtype=_bin_dtype(n_bins))
-    # blocks of rows stay in cache across the n_bins - 1 comparisons
-    step = max(1, COMPARE_BLOCK // n)
-    above = np.empty((min(step, len(flat)), n), dtype=bool)
-    for start in range(0, len(flat), step):
+    return np.ascontiguousarray(ordered[:, positions])
+
+
+def _count_above(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many edges each value exceeds: ``values (R, C)``, ``edges (E, R, 1)`` per row or
+    ``(E, 1, C)`` per column; ``int8``/``int16`` counts ``(R, C)``."""
+    out = np.zeros(values.shape, dtype=_bin_dtype(len(edges) + 1))
+    # blocks of rows stay in cache across the comparisons with every edge
+    step = max(1, COMPARE_BLOCK // max(values.shape[1], 1))
+    above = np.empty((min(step, len(values)), values.shape[1]), dtype=bool)
+    per_row = edges.shape[1] > 1
+    for start in range(0, len(values), step):
         rows = slice(start, start + step)
-        block, counted, mask = flat[rows], out[rows], above[: len(flat[rows])]
-        for b in range(n_bins - 1):
-            np.greater(block, edges[rows, b : b + 1], out=mask)
+        block, counted, mask = values[rows], out[rows], above[: len(values[rows])]
+        for edge in edges:
+            np.greater(block, edge[rows] if per_row else edge, out=mask)
             counted += mask
-    return out.reshape(x.shape)
+    return out
 
 
 def _quantile_bins_by_rank(flat: np.ndarray, n_bins: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from factorprobe.analysis._table_stages import (
     table_array,
     unit_statistics,
 )
-from factorprobe.analysis.design import factor_codes, factor_dependence
+from factorprobe.analysis.design import check_dependence, factor_codes
 from factorprobe.analysis.quantize import (
     Quantizer,
     check_quantizer,
@@ -186,7 +186,7 @@ def unit_table(
     compared = _compared(names, compare, where=where)
     coded = [factor_codes(acts, f, where=where) for f in names]
     if len(compared) > 1:
-        factor_dependence(acts, compared)
+        check_dependence([coded[names.index(f)] for f in compared], stacklevel=3)
 
     plan = TablePlan.build(options, coded, family_wise)
     keys = unit_keys(*_unit_labels(acts), acts.sizes[UNIT])

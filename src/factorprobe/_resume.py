@@ -10,9 +10,9 @@ half-written state; only the hidden work folder does.
 
 What a rerun keeps:
 
-- the same configuration (``[dask]`` aside: where dask work runs never changes the results, so
-  a rerun on another scheduler resumes the same work): everything in the work folder (finished
-  files are rewritten anyway);
+- the same configuration (``[dask]`` aside: where dask work runs is not compared, like the
+  machine or thread count, so a rerun on another scheduler resumes the same work): everything in
+  the work folder (finished files are rewritten anyway);
 - another configuration with the same ``[stimuli]`` and ``[model]``: the activations store only;
 - anything else: nothing (the work folder is removed and started afresh).
 

@@ -320,15 +320,17 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class DaskConfig:
-    """``[dask]``: where a run's dask work executes; it never changes the results.
+    """``[dask]``: where a run's dask work executes.
 
     ``scheduler`` is ``"threads"`` (dask's local threaded scheduler), ``"synchronous"`` (the
     calling thread, for debugging) or the address of a running ``dask.distributed`` scheduler,
     e.g. ``"tcp://10.0.0.5:8786"``: the unit table is computed on its workers and the capture's
     batches are spread over them, each writing its own shard of the store, so the results folder
     must be on a file system every worker sees (docs/scale.md). Locally the capture runs batch by
-    batch in this process either way. ``factorprobe run --scheduler`` overrides it; it is not
-    part of what decides whether a run's results or captured batches are reused.
+    batch in this process either way. The analysis gives identical tables on every scheduler; a
+    capture on worker processes runs the model with their threads and CPUs, which can move
+    activations at float32 rounding (docs/reliability.md). ``factorprobe run --scheduler``
+    overrides it; it is not part of what decides whether results or captured batches are reused.
     """
 
     scheduler: str = "threads"

@@ -15,7 +15,7 @@ included) resumes when rerun: finished capture batches are kept, the rest is red
 results are identical to an uninterrupted run's (:mod:`factorprobe._resume`, docs/reliability.md).
 The ``[dask] scheduler`` (or ``scheduler=``) says where dask work runs: the unit table is computed
 over the saved store chunk by chunk on it, and with a ``dask.distributed`` address the capture's
-batches are spread over its workers too (docs/scale.md); it never changes the results.
+batches are spread over its workers too (docs/scale.md); the tables do not depend on it.
 Several runs write ``OUT/<run>/`` each and ``OUT/combined_units.csv``. The folder layout and
 every file are described in ``docs/run.md``.
 """
@@ -101,8 +101,9 @@ def run(
     scheduler : str, optional
         Where dask work runs, for every run: ``"threads"``, ``"synchronous"`` or a
         ``dask.distributed`` address such as ``"tcp://host:8786"``; default the
-        configuration's ``[dask] scheduler``. It does not change the results, so a folder or an
-        interrupted capture made on another scheduler is reused as for the same configuration.
+        configuration's ``[dask] scheduler``. Not compared when deciding reuse (the tables are
+        identical on every scheduler; a capture on worker processes can differ at float32
+        rounding: docs/reliability.md).
 
     Returns
     -------

@@ -32,12 +32,18 @@ def capture_chunks(
     """Compute and write chunks ``todo`` of the store at ``path`` on ``scheduler``."""
     if not todo:
         return
+    import torch
+
+    # Workers may start with another intra-op thread count (dask's launcher sets
+    # OMP_NUM_THREADS=1), and the thread count changes float32 summation order in the
+    # convolutions; the caller's count keeps the shards identical to a serial capture.
+    threads = torch.get_num_threads()
     # shipped once per worker, not once per task
     shared_model = dask.delayed(model, pure=True)
     shared_source = dask.delayed(source, pure=True)
     tasks = [
         dask.delayed(_capture_chunk, pure=False)(
-            shared_model, targets, shared_source, k, n_chunks, str(path), str(device)
+            shared_model, targets, shared_source, k, n_chunks, str(path), str(device), threads
         )
         for k in todo
     ]
@@ -45,7 +51,14 @@ def capture_chunks(
 
 
 def _capture_chunk(
-    model: Any, targets: list, source: Any, k: int, n_chunks: int, path: str, device: str
+    model: Any,
+    targets: list,
+    source: Any,
+    k: int,
+    n_chunks: int,
+    path: str,
+    device: str,
+    threads: int,
 ) -> int:
     import torch
 
@@ -55,7 +68,12 @@ def _capture_chunk(
     # tasks running as threads of one worker must not hook the same module
     local = copy.deepcopy(model)
     _, images, _ = next(iter(source.batches(set(range(n_chunks)) - {k})))
-    with _running(local, torch.device(device)) as run, Recorder(local.module, targets) as rec:
-        values = _forward(run, rec, targets, images)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with _running(local, torch.device(device)) as run, Recorder(local.module, targets) as rec:
+            values = _forward(run, rec, targets, images)
+    finally:
+        torch.set_num_threads(previous)
     ActivationStore(path).write(k, values)
     return k

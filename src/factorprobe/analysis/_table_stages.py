@@ -142,18 +142,21 @@ def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan
     """
     plan = plan.with_nulls()
     n_units, n = values.shape
-    step = max(1, UNIT_BLOCK_VALUES // max(n, 1))
-    starts = range(0, n_units, step)
-    if len(starts) <= 1:
+    threads = n_threads()
+    n_blocks = -(-n_units * max(n, 1) // UNIT_BLOCK_VALUES)
+    if n_blocks <= 1:
         return _unit_block(values, keys, plan)
+    # equal blocks, as many as a multiple of the threads, so that the threads finish together
+    n_blocks = min(n_units, -(-n_blocks // threads) * threads)
+    bounds = np.linspace(0, n_units, n_blocks + 1).astype(np.int64)
     out = np.empty((n_units, len(plan.factors), plan.n_variables))
 
-    def fill(start: int) -> None:
-        rows = slice(start, start + step)
+    def fill(block: int) -> None:
+        rows = slice(bounds[block], bounds[block + 1])
         out[rows] = _unit_block(values[rows], None if keys is None else keys[rows], plan)
 
     # list() re-raises the first error of any block
-    list(_executor().map(fill, starts))
+    list(_executor().map(fill, range(n_blocks)))
     return out
 
 
@@ -195,7 +198,7 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
     sum_squares = np.einsum("su,su->u", columns, columns)[:, None]
     tables = _level_tables(prepared, columns, plan)
     # every factor's table sums to the same bin counts over its levels: take the smallest
-    bin_counts = min(tables, key=lambda t: t[0].shape[-1])[0].sum(axis=-1)
+    bin_counts = min(tables, key=lambda t: t[0].shape[-1])[0].sum(axis=-1, dtype=np.int64)
     n_units = values.shape[0]
     out = np.empty((n_units, len(plan.factors), plan.n_variables))
     for k, (joint, sums, scores) in enumerate(tables):

@@ -247,10 +247,11 @@ def check_dependence(
 
 
 def _stimulus_factors(obj: xr.DataArray | xr.Dataset) -> list[str]:
+    # the coordinates' variables, not DataArrays built for each
     return [
         str(name)
-        for name, coord in obj.coords.items()
-        if coord.dims == (STIMULUS,) and name != STIMULUS
+        for name, variable in obj.coords.variables.items()
+        if variable.dims == (STIMULUS,) and name != STIMULUS
     ]
 
 

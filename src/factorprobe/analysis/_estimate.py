@@ -122,25 +122,20 @@ def prepare(
 
     ``keys (U,)`` name the units for the copula's tie-breaking (see :func:`unit_keys`), so a
     unit's scores do not depend on the block of units it is computed with. ``columns``, the
-    same responses stimuli first ``(S, U)`` and C-contiguous, may be passed: quantile bins are
-    then compared there and returned as a transposed view (the same values, laid out for
-    :func:`~factorprobe.analysis._kernels.level_counts`).
+    same responses stimuli first ``(S, U)`` and C-contiguous, may be passed: plug-in quantile
+    bins are then made there (:func:`~factorprobe.analysis.quantize.quantile_bins_columns`) and
+    returned as a transposed view, the same values laid out for the packed counts.
     """
+    if columns is not None and options.estimator == "plugin" and options.quantizer == "quantile":
+        bins, constant = quantile_bins_columns(columns, options.n_bins)
+        return Prepared(bins.T, options.bins, constant, None)
+    values = np.ascontiguousarray(values)
     scores = ordered = None
     if options.estimator == "copula":
-        scores, ordered = _copula.rank_scores(np.ascontiguousarray(values), options.seed, keys)
+        scores, ordered = _copula.rank_scores(values, options.seed, keys)
     elif options.quantizer == "quantile":
-        if columns is not None:
-            # the stimuli-first copy, transposed and sorted in place: one copy, not two
-            ordered = np.ascontiguousarray(columns.T)
-            ordered.sort(axis=-1)
-        else:
-            ordered = np.sort(values, axis=-1)
-    if columns is not None and options.quantizer == "quantile":
-        bins = quantile_bins_columns(columns, options.n_bins, ordered).T
-    else:
-        values = np.ascontiguousarray(values)
-        bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold, ordered)
+        ordered = np.sort(values, axis=-1)
+    bins = bins_kernel(values, options.quantizer, options.n_bins, options.threshold, ordered)
     if ordered is not None:
         constant = ordered[..., 0] == ordered[..., -1]
     else:

@@ -36,32 +36,38 @@ def quantile_bins(x: np.ndarray, n_bins: int, ordered: np.ndarray | None = None)
     return _count_above(flat, _edges(ordered, n_bins).T[:, :, None]).reshape(x.shape)
 
 
-def quantile_bins_columns(columns: np.ndarray, n_bins: int, ordered: np.ndarray) -> np.ndarray:
-    """:func:`quantile_bins` of the units of stimuli-first ``columns (S, U)``, given their rows
-    ``ordered (U, S)`` sorted; returns the bins stimuli first, ``(S, U)``.
+def quantile_bins_columns(columns: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quantile_bins` of the units of stimuli-first ``columns (S, U)``: the bins stimuli
+    first ``(S, U)`` and which units are constant ``(U,)``.
 
-    The comparisons run in float32, half the memory, wherever that is exact: rounding to float32
-    keeps order (x <= e gives fl(x) <= fl(e)), so fl(x) > fl(e) counts exactly the values
-    above an edge e provided the next larger value of the row (the one after e in ``ordered``)
-    rounds strictly above fl(e). The units where some edge fails that test (ties at an edge,
-    values within float32 precision of it, float32 overflow) are compared in float64.
+    Sorting and comparing run in float32, half the memory, wherever that is exact. Rounding to
+    float32 keeps order, so the float32 row sorted holds the rounded order statistics, and
+    fl(x) > fl(e) counts exactly the values above an edge e (an order statistic) provided the
+    next order statistic rounds strictly above fl(e). Units where some edge fails that test
+    (ties at an edge, values within float32 precision of it, float32 overflow, constant units)
+    are binned in float64.
     """
+    n, n_units = columns.shape
     if n_bins > COMPARE_MAX_BINS:
-        return np.ascontiguousarray(quantile_bins(columns.T, n_bins, ordered).T)
-    n = ordered.shape[-1]
+        ordered = np.sort(columns.T, axis=-1)
+        bins = quantile_bins(columns.T, n_bins, ordered)
+        return np.ascontiguousarray(bins.T), ordered[:, 0] == ordered[:, -1]
     positions = -(-np.arange(1, n_bins) * n // n_bins) - 1
-    edges = ordered[:, positions]
     with np.errstate(over="ignore"):
-        edges32 = edges.astype(np.float32)
-        following = ordered[:, np.minimum(positions + 1, n - 1)].astype(np.float32)
-        exact = (following > edges32).all(axis=1)
-        out = _count_above(columns.astype(np.float32), np.ascontiguousarray(edges32.T)[:, None, :])
+        narrow = columns.astype(np.float32)
+    ordered = np.ascontiguousarray(narrow.T)
+    ordered.sort(axis=-1)
+    edges = ordered[:, positions]
+    exact = (ordered[:, np.minimum(positions + 1, n - 1)] > edges).all(axis=1)
+    out = _count_above(narrow, np.ascontiguousarray(edges.T)[:, None, :])
+    constant = np.zeros(n_units, dtype=bool)
     if not exact.all():
         redo = np.flatnonzero(~exact)
-        out[:, redo] = _count_above(
-            np.ascontiguousarray(columns[:, redo]), np.ascontiguousarray(edges[redo].T)[:, None, :]
-        )
-    return out
+        wide = np.ascontiguousarray(columns[:, redo])
+        ordered = np.sort(wide.T, axis=-1)
+        out[:, redo] = _count_above(wide, np.ascontiguousarray(_edges(ordered, n_bins).T)[:, None])
+        constant[redo] = ordered[:, 0] == ordered[:, -1]
+    return out, constant
 
 
 def _edges(ordered: np.ndarray, n_bins: int) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Case (issue 4): 2250 stimuli (10 sizes × 15 x × 15 y) × 1280 planted units; factors size, x, y
 and position. Both sides run in this process on the same discretisation (quantile, 8 bins) and
-the plug-in MI values are checked for equality before any ratio is printed.
+the plug-in MI values are checked for equality before any ratio is printed. The reference is
+single-threaded; the unit table spreads its units over one thread per core (the count is
+printed), the MI-kernel row runs in one thread.
 
 Run: ``.venv/bin/python benchmarks/bench_analysis.py`` (``--quick`` for a 320-unit smoke run).
 """
@@ -17,6 +19,7 @@ import numpy as np
 from sklearn.metrics import mutual_info_score
 
 from factorprobe.analysis import _kernels, factor_codes, planted_units, quantize, unit_table
+from factorprobe.analysis._table_stages import n_threads
 
 FACTORS = ["size", "x", "y", "position"]
 
@@ -43,7 +46,7 @@ def kernel_mi(bins: np.ndarray, codes: dict[str, np.ndarray]) -> np.ndarray:
     """Plug-in MI of all units × factors from the same bins, with the package's kernels.
 
     One bincount for size and one for position; the x and y tables are sums of the position
-    table (position codes are x-major, as factor_codes makes them).
+    table (position codes are x-major, as factor_codes makes them). One thread.
     """
     n_x, n_y = codes["x"].max() + 1, codes["y"].max() + 1
     size = _kernels.joint_counts(bins, 8, codes["size"], codes["size"].max() + 1)
@@ -67,7 +70,8 @@ def main() -> None:
     acts = acts.isel(unit=slice(0, n_units))
     print(
         f"data: {acts.sizes['stimulus']} stimuli x {acts.sizes['unit']} units; factors "
-        f"{FACTORS}; cpus={os.cpu_count()}, load average before={os.getloadavg()}"
+        f"{FACTORS}; cpus={os.cpu_count()}, unit-table threads={n_threads()}, "
+        f"load average before={os.getloadavg()}"
     )
 
     bins = quantize(acts, n_bins=8).values

@@ -104,10 +104,12 @@ def unit_table(
         depend on chunking or layer selection.
     unit_chunk : int or None, default=None
         Units per dask task (every stimulus in each); None keeps a dask input's chunks along
-        ``unit``. Each task works through its units in sub-blocks of about 256 MB, so memory
+        ``unit``. Each task works through its units in sub-blocks of about 2**19 responses
+        (4 MB of float64, 13–22 MB of working memory), one per thread at a time, so memory
         is bounded by the number of stimuli, not by this (docs/scale.md).
     scheduler : str, distributed.Client or None, default=None
-        None: a numpy input is computed now, in this thread; a dask-backed input (e.g.
+        None: a numpy input is computed now (its units spread over one thread per core,
+        docs/estimators.md); a dask-backed input (e.g.
         :func:`~factorprobe.probing.open_activations`) gives a *lazy* Dataset of dask arrays,
         computed when asked (``.compute()``, ``.load()``, ``.to_dataframe()``) on dask's
         current scheduler. ``"threads"`` or ``"synchronous"`` (local dask schedulers), or the

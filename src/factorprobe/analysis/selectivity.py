@@ -149,17 +149,9 @@ def selectivity_index(
     >>> round(float(selectivity_index(mi)[0]), 6)
     0.5
     """
-    sub = _compared(measure, factors, where="selectivity_index")
-    out = xr.apply_ufunc(
-        selectivity_kernel,
-        sub,
-        input_core_dims=[[FACTOR]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
+    return _across_factors(
+        selectivity_kernel, measure, factors, where="selectivity_index", name="selectivity"
     )
-    out.name = "selectivity"
-    out.attrs = {"measure": str(measure.name), "compared": ",".join(map(str, sub[FACTOR].values))}
-    return out
 
 
 def modularity(measure: xr.DataArray, *, factors: Sequence[str] | None = None) -> xr.DataArray:
@@ -190,17 +182,9 @@ def modularity(measure: xr.DataArray, *, factors: Sequence[str] | None = None) -
     >>> float(modularity(mi)[0])
     0.75
     """
-    sub = _compared(measure, factors, where="modularity")
-    out = xr.apply_ufunc(
-        modularity_kernel,
-        sub,
-        input_core_dims=[[FACTOR]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
+    return _across_factors(
+        modularity_kernel, measure, factors, where="modularity", name="modularity"
     )
-    out.name = "modularity"
-    out.attrs = {"measure": str(measure.name), "compared": ",".join(map(str, sub[FACTOR].values))}
-    return out
 
 
 def shares(measure: xr.DataArray, *, factors: Sequence[str] | None = None) -> xr.DataArray:
@@ -227,18 +211,9 @@ def shares(measure: xr.DataArray, *, factors: Sequence[str] | None = None) -> xr
     >>> shares(mi).values.round(2).tolist()
     [[0.75, 0.25]]
     """
-    sub = _compared(measure, factors, where="shares")
-    out = xr.apply_ufunc(
-        shares_kernel,
-        sub,
-        input_core_dims=[[FACTOR]],
-        output_core_dims=[[FACTOR]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
+    return _across_factors(
+        shares_kernel, measure, factors, where="shares", name="share", keep_factor=True
     )
-    out.name = "share"
-    out.attrs = {"measure": str(measure.name)}
-    return out.transpose(*sub.dims)
 
 
 def kl_selectivity(
@@ -396,6 +371,30 @@ def omega_squared(acts: xr.DataArray, factor: str = "size") -> xr.DataArray:
     out.name = "omega_squared"
     out.attrs = {"factor": factor, "units": "fraction of variance"}
     return out
+
+
+def _across_factors(
+    kernel,
+    measure: xr.DataArray,
+    factors: Sequence[str] | None,
+    *,
+    where: str,
+    name: str,
+    keep_factor: bool = False,
+) -> xr.DataArray:
+    """Apply a kernel over the ``factor`` axis of the compared factors; label the result."""
+    sub = _compared(measure, factors, where=where)
+    out = xr.apply_ufunc(
+        kernel,
+        sub,
+        input_core_dims=[[FACTOR]],
+        output_core_dims=[[FACTOR]] if keep_factor else [[]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+    )
+    out.name = name
+    out.attrs = {"measure": str(measure.name), "compared": ",".join(map(str, sub[FACTOR].values))}
+    return out.transpose(*sub.dims) if keep_factor else out
 
 
 def _compared(measure: xr.DataArray, factors: Sequence[str] | None, *, where: str) -> xr.DataArray:

@@ -48,7 +48,8 @@ FWER_OBSERVED = len(UNIT_VARIABLES)
 #: Response values per sub-block of the unit stage: about 4 MB of float64, so that a block's
 #: copies, sorted rows, bins and bins × levels tables stay in the shared CPU cache.
 UNIT_BLOCK_VALUES = 1 << 19
-#: Most threads the unit stage uses (one per available core, at most this many).
+#: Most threads the unit stage uses (one per available core, at most this many; see
+#: :func:`n_threads`).
 MAX_THREADS = 8
 
 
@@ -161,9 +162,23 @@ def unit_statistics(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan
 
 
 def n_threads() -> int:
-    """Threads of the unit stage: the cores this process may use, at most :data:`MAX_THREADS`."""
+    """Threads of the unit stage: the cores this process may use (its CPU affinity), at most
+    ``OMP_NUM_THREADS`` when that is set to a positive integer, and at most :data:`MAX_THREADS`.
+
+    ``OMP_NUM_THREADS`` counts because dask's nanny sets it to 1 in each worker process: there
+    the worker's own threads already cover the cores, and a pool of one thread per core in every
+    worker would oversubscribe the machine. The shared pool (:func:`_executor`) is sized once per
+    process, at its first use.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, MAX_THREADS))
+    return max(1, min(cores or 1, _omp_threads() or MAX_THREADS, MAX_THREADS))
+
+
+def _omp_threads() -> int | None:
+    """``OMP_NUM_THREADS`` as a positive integer (its first entry, for a nested list such as
+    ``"4,2"``), or None when it is unset or not a positive integer."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 _POOL: list[ThreadPoolExecutor] = []

@@ -173,8 +173,7 @@ def shifted(value: float, ulps: int) -> float:
 @st.composite
 def adversarial_columns(draw):
     n = draw(st.integers(4, 60))
-    # one unit: see test_single_unit_float32_bins (a known bug, xfail)
-    n_units = draw(st.integers(2, 4))
+    n_units = draw(st.integers(1, 4))
     n_bins = draw(st.integers(2, max(2, n // 2)))
     anchor = st.one_of(
         st.sampled_from(SPECIAL), st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -238,18 +237,12 @@ def test_near_ties_at_a_bin_edge(pair):
         assert bins[3, 0] == bins[4, 0] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quantile_bins_columns sorts the float32 copy in place when it has one unit: "
-    "np.ascontiguousarray(narrow.T) of an (S, 1) array is a view, not a copy",
-)
 def test_single_unit_float32_bins():
     column = np.array([[0.0], [1.0], [0.0], [1.0]])
     bins, _ = quantile_bins_columns(column, 2)
     np.testing.assert_array_equal(bins, reference_bins(column.T, 2).T)
 
 
-@pytest.mark.xfail(strict=True, reason="the same bug: a one-unit plug-in table gets wrong bins")
 def test_single_unit_plugin_table_equals_its_row_in_a_larger_table():
     acts = planted_units(kinds=("size",), n_units=2, noise=(0.25,), seed=0)
     kwargs = {"estimator": "plugin", "n_permutations": 20}

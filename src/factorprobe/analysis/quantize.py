@@ -55,7 +55,9 @@ def quantile_bins_columns(columns: np.ndarray, n_bins: int) -> tuple[np.ndarray,
     positions = -(-np.arange(1, n_bins) * n // n_bins) - 1
     with np.errstate(over="ignore"):
         narrow = columns.astype(np.float32)
-    ordered = np.ascontiguousarray(narrow.T)
+    # a copy even for one unit, where .T of an (S, 1) array is already contiguous and would
+    # be sorted in place under the values still to be compared
+    ordered = narrow.T.copy()
     ordered.sort(axis=-1)
     edges = ordered[:, positions]
     exact = (ordered[:, np.minimum(positions + 1, n - 1)] > edges).all(axis=1)

@@ -21,13 +21,12 @@ from types import TracebackType
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from factorprobe.probing.layers import Target
 from factorprobe.probing.models import ProbedModel
 
-__all__ = ["ForwardPlan", "UnitHooks", "forward_plan", "normalisation", "prepare"]
+__all__ = ["ForwardPlan", "UnitHooks", "forward_plan"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -192,30 +191,3 @@ def _embedded_head(net: nn.Module) -> Forward:
         return net.classifier(x)
 
     return head
-
-
-def normalisation(model: ProbedModel, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(shift, scale)`` with ``(x - mean) / std == shift + x * scale``, as capture computes it."""
-    shape = (1, model.in_chans, 1, 1)
-    mean = torch.tensor(model.mean, dtype=torch.float64).reshape(shape)
-    std = torch.tensor(model.std, dtype=torch.float64).reshape(shape)
-    return (-mean / std).to(device, torch.float32), (1 / std).to(device, torch.float32)
-
-
-def prepare(
-    model: ProbedModel,
-    images: np.ndarray,
-    device: torch.device,
-    shift: torch.Tensor,
-    scale: torch.Tensor,
-) -> torch.Tensor:
-    """Images ``(batch, row, col, channel)`` in [0, 1] as the model's input, as capture does."""
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device)
-    x = x.permute(0, 3, 1, 2)
-    if x.shape[1] == 1 and model.in_chans == 3:
-        x = x.expand(-1, 3, -1, -1)
-    if tuple(x.shape[2:]) != model.input_size:
-        x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
-    x = torch.addcmul(shift, x, scale)
-    fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    return x.contiguous(memory_format=fmt)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factorprobe.analysis._ablation_hooks import ForwardPlan, UnitHooks, normalisation, prepare
-from factorprobe.probing.capture import _running, _Source
+from factorprobe.analysis._ablation_hooks import ForwardPlan, UnitHooks
+from factorprobe.probing.capture import _prepared, _running, _Source
 from factorprobe.probing.layers import Target
 from factorprobe.probing.models import ProbedModel
 
@@ -60,12 +60,11 @@ def run_steps(
     The generator holds the device and the hooks until it is exhausted or closed.
     """
     record = [ablate] if readout is None else [ablate, readout]
-    shift, scale = normalisation(model, device)
-    with _running(model, device), UnitHooks(model.module, [ablate], record) as hooks:
+    with _running(model, device) as run, UnitHooks(model.module, [ablate], record) as hooks:
         cached: list[torch.Tensor] = []
         intact: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for _, images, _ in source.batches(set()):
-            x = prepare(model, images, device, shift, scale)
+            x = _prepared(run, images)
             hooks.reset()
             full = model.module(x)
             full_rec = hooks.pop()
@@ -82,8 +81,7 @@ def run_steps(
                     continue
                 described = f"full forward passes (split not used: {problem})"
                 plan = replace(plan, prefix=None, suffix=None, description=described)
-                cached = [prepare(model, im, device, shift, scale)
-                          for _, im, _ in _before(source, len(intact))]  # fmt: skip
+                cached = [_prepared(run, im) for _, im, _ in _before(source, len(intact))]
                 hooks.reset()
                 full = model.module(x)
                 full_rec = hooks.pop()

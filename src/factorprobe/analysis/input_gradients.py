@@ -19,13 +19,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import xarray as xr
 from torch import nn
 
 from factorprobe._validation import check_choice, check_int
 from factorprobe.dims import CHANNEL, COL, INDEX, LAYER, ROW, STIMULUS, UNIT
-from factorprobe.probing.capture import _check_images, _device, _running
+from factorprobe.probing.capture import _as_input, _check_images, _device, _running
 from factorprobe.probing.hooks import Recorder
 from factorprobe.probing.layers import ACTIVATIONS, Activation, Target, resolve_targets
 from factorprobe.probing.models import ProbedModel, load_model
@@ -259,12 +258,11 @@ def _gradients(
         torch.enable_grad(),
     ):
         w = torch.tensor(weights, dtype=dtype, device=device)
-        scale, shift = run.scale.to(dtype), run.shift.to(dtype)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             x = torch.tensor(image[start:stop].values, dtype=dtype, device=device)
             x.requires_grad_(True)
-            h = _layer_output(model, tap, target, _normalised(model, x, scale, shift))
+            h = _layer_output(model, tap, target, _as_input(run, x))
             for i in range(w.shape[0]):
                 (g,) = torch.autograd.grad(
                     h,
@@ -280,24 +278,6 @@ def _gradients(
                     g = g * (x.detach() - reference.reshape(-1, 1, 1, 1))
                 out[i, start:stop] = g.sum(dim=-1).cpu().numpy()
     return out
-
-
-def _normalised(
-    model: ProbedModel, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor
-) -> torch.Tensor:
-    """Images ``(batch, row, col, channel)`` in [0, 1] to the model's input, as capture does.
-
-    ``scale`` = 1 / std and ``shift`` = -mean / std, shaped ``(1, channels, 1, 1)``, so that
-    ``h * scale + shift`` is capture's ``(h - mean) / std``.
-    """
-    h = x.permute(0, 3, 1, 2)
-    if h.shape[1] == 1 and model.in_chans == 3:
-        h = h.expand(-1, 3, -1, -1)
-    if tuple(h.shape[2:]) != model.input_size:
-        h = F.interpolate(h, size=model.input_size, mode="bilinear", antialias=True)
-    h = h * scale + shift
-    fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    return h.contiguous(memory_format=fmt)
 
 
 def _layer_output(model: ProbedModel, tap: _Tap, target: Target, x: torch.Tensor) -> torch.Tensor:

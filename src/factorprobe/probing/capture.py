@@ -238,18 +238,33 @@ def _running(model: ProbedModel, device: torch.device) -> Iterator[_Run]:
 
 def _forward(run: _Run, rec: Recorder, targets: list[Target], images: np.ndarray) -> np.ndarray:
     """One batch: images ``(batch, row, col, channel)`` in [0, 1] -> ``(batch, units)``."""
-    model = run.model
+    run.model.module(_prepared(run, images))
+    recorded = rec.pop()
+    return torch.cat([recorded[t.layer] for t in targets], dim=1).numpy()
+
+
+def _prepared(run: _Run, images: np.ndarray) -> torch.Tensor:
+    """A batch of images ``(batch, row, col, channel)`` as the model's input tensor."""
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(run.device)
+    return _as_input(run, x)
+
+
+def _as_input(run: _Run, x: torch.Tensor) -> torch.Tensor:
+    """Images ``(batch, row, col, channel)`` in [0, 1] to the model's normalised input.
+
+    The one place inputs are prepared, for capture, saliency (whose ``x`` carries a gradient)
+    and ablation alike, so that all three see the same numbers.
+    """
+    model = run.model
     x = x.permute(0, 3, 1, 2)  # a channels_last view: no copy
     if x.shape[1] == 1 and model.in_chans == 3:
         x = x.expand(-1, 3, -1, -1)
     if tuple(x.shape[2:]) != model.input_size:
         x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
-    x = torch.addcmul(run.shift, x, run.scale)  # (x - mean) / std in one pass
+    # (x - mean) / std in one pass
+    x = torch.addcmul(run.shift.to(x.dtype), x, run.scale.to(x.dtype))
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    model.module(x.contiguous(memory_format=fmt))
-    recorded = rec.pop()
-    return torch.cat([recorded[t.layer] for t in targets], dim=1).numpy()
+    return x.contiguous(memory_format=fmt)
 
 
 def _source(stimuli: Any, model: ProbedModel, batch_size: int, resize: bool) -> _Source:

@@ -50,6 +50,27 @@ def test_batch_size_does_not_change_values(embedded, stim):
     np.testing.assert_allclose(a.values, b.values, rtol=1e-4, atol=1e-5)
 
 
+def test_the_reused_input_buffer_matches_fresh_inputs_bit_for_bit(embedded, effnet, stim):
+    # capture writes each batch's normalised input into one reused buffer; a short last batch
+    # and later batches must not see stale values, and the values equal a fresh preparation.
+    from factorprobe.probing.capture import _prepared, _running
+
+    images = stim.image.values
+    for model, pixels in [(embedded, images), (effnet, images[:, :64, :64])]:
+        for fmt_pixels in (pixels, np.repeat(pixels, model.in_chans, axis=3)):
+            with _running(model, torch.device("cpu")) as run:
+                for start, stop in [(0, 7), (7, 10), (10, 17)]:
+                    fresh = _prepared(run, fmt_pixels[start:stop])
+                    reused = _prepared(run, fmt_pixels[start:stop], reuse=True)
+                    assert reused.stride() == fresh.stride()
+                    torch.testing.assert_close(reused, fresh, rtol=0, atol=0)
+    acts = fp.probing.capture(embedded, stim, batch_size=5, progress=False)
+    with torch.inference_mode(), _running(embedded, torch.device("cpu")) as run:
+        logits = [embedded.module(_prepared(run, images[i : i + 5])) for i in range(0, 36, 5)]
+    expected = torch.cat(logits).numpy()
+    np.testing.assert_array_equal(fp.probing.layer(acts, "classifier").values, expected)
+
+
 def test_space_dataset_and_batches_give_the_same_result(embedded, grid_space, stim):
     from_stim = fp.probing.capture(embedded, stim, batch_size=8, progress=False)
     from_space = fp.probing.capture(embedded, grid_space, batch_size=8, progress=False)

@@ -211,6 +211,8 @@ class _Run:
     device: torch.device
     shift: torch.Tensor  # -mean / std
     scale: torch.Tensor  # 1 / std
+    alpha: float | None  # 1 / std when all channels share mean and std, else None
+    scratch: dict[str, torch.Tensor] = field(default_factory=dict)  # capture's input buffer
 
 
 @contextmanager
@@ -225,12 +227,15 @@ def _running(model: ProbedModel, device: torch.device) -> Iterator[_Run]:
     mean = torch.tensor(model.mean, dtype=torch.float64).reshape(shape)
     std = torch.tensor(model.std, dtype=torch.float64).reshape(shape)
     shift = (-mean / std).to(device, torch.float32)
-    scale = (1 / std).to(device, torch.float32)
+    scale = (1 / std).to(torch.float32)
+    shared = bool((std == std.flatten()[0]).all() and (mean == mean.flatten()[0]).all())
+    alpha = float(scale.flatten()[0]) if shared else None
+    scale = scale.to(device)
     try:
         with _eval_mode(module):
             module.to(device)
             with torch.inference_mode():
-                yield _Run(model, device, shift, scale)
+                yield _Run(model, device, shift, scale, alpha)
     finally:
         if home != device:
             module.to(home)
@@ -238,22 +243,28 @@ def _running(model: ProbedModel, device: torch.device) -> Iterator[_Run]:
 
 def _forward(run: _Run, rec: Recorder, targets: list[Target], images: np.ndarray) -> np.ndarray:
     """One batch: images ``(batch, row, col, channel)`` in [0, 1] -> ``(batch, units)``."""
-    run.model.module(_prepared(run, images))
+    run.model.module(_prepared(run, images, reuse=True))
     recorded = rec.pop()
     return torch.cat([recorded[t.layer] for t in targets], dim=1).numpy()
 
 
-def _prepared(run: _Run, images: np.ndarray) -> torch.Tensor:
-    """A batch of images ``(batch, row, col, channel)`` as the model's input tensor."""
+def _prepared(run: _Run, images: np.ndarray, *, reuse: bool = False) -> torch.Tensor:
+    """A batch of images ``(batch, row, col, channel)`` as the model's input tensor.
+
+    ``reuse`` writes it into one buffer kept on ``run`` and overwritten by the next batch (no
+    fresh allocation, and no page faults, per batch); only for a caller that keeps nothing of
+    the input, as capture, whose hooks copy what they record.
+    """
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(run.device)
-    return _as_input(run, x)
+    return _as_input(run, x, reuse=reuse)
 
 
-def _as_input(run: _Run, x: torch.Tensor) -> torch.Tensor:
+def _as_input(run: _Run, x: torch.Tensor, *, reuse: bool = False) -> torch.Tensor:
     """Images ``(batch, row, col, channel)`` in [0, 1] to the model's normalised input.
 
     The one place inputs are prepared, for capture, saliency (whose ``x`` carries a gradient)
-    and ablation alike, so that all three see the same numbers.
+    and ablation alike, so that all three see the same numbers (bit for bit, whether or not
+    the result goes into ``run``'s reused buffer).
     """
     model = run.model
     x = x.permute(0, 3, 1, 2)  # a channels_last view: no copy
@@ -261,10 +272,32 @@ def _as_input(run: _Run, x: torch.Tensor) -> torch.Tensor:
         x = x.expand(-1, 3, -1, -1)
     if tuple(x.shape[2:]) != model.input_size:
         x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
-    # (x - mean) / std in one pass
-    x = torch.addcmul(run.shift.to(x.dtype), x, run.scale.to(x.dtype))
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    return x.contiguous(memory_format=fmt)
+    # (x - mean) / std in one pass as shift + scale * x; with reuse, straight into the buffer
+    # (whose memory format is the model's). With one mean and std for all channels, a scalar
+    # scale makes that pass about twice as fast as addcmul's broadcast (same numbers).
+    out = _buffer(run, x, fmt) if reuse else None
+    shift = run.shift.to(x.dtype)
+    if run.alpha is not None:
+        x = torch.add(shift.flatten()[0], x, alpha=run.alpha, out=out)
+    else:
+        x = torch.addcmul(shift, x, run.scale.to(x.dtype), out=out)
+    return x if reuse else x.contiguous(memory_format=fmt)
+
+
+def _buffer(run: _Run, x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+    """``run``'s input buffer, as a view the shape of ``x`` (grown when a batch is larger)."""
+    buf = run.scratch.get(_IMAGE)
+    if (
+        buf is None
+        or buf.shape[0] < x.shape[0]
+        or buf.shape[1:] != x.shape[1:]
+        or buf.dtype != x.dtype
+        or buf.device != x.device
+    ):
+        buf = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=fmt)
+        run.scratch[_IMAGE] = buf
+    return buf[: x.shape[0]]
 
 
 def _source(stimuli: Any, model: ProbedModel, batch_size: int, resize: bool) -> _Source:

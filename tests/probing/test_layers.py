@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -141,3 +143,23 @@ def test_shared_in_place_activation_gives_each_layer_its_own_values():
     np.testing.assert_allclose(fp.probing.layer(post, "fc1").values, pre1.relu().numpy())
     np.testing.assert_allclose(fp.probing.layer(post, "fc2").values, pre2.relu().numpy())
     assert (fp.probing.layer(pre, "fc1").values < 0).any()  # in-place ReLU did not overwrite it
+
+
+def test_discovery_is_cached_per_module_until_its_structure_changes(embedded):
+    from factorprobe.probing.layers import Target
+
+    module = copy.deepcopy(embedded.module)
+    model = fp.probing.load_model(module, input_size=224, mean=[0.5], std=[0.5])
+    traced = []
+    handle = module.register_forward_pre_hook(lambda mod, args: traced.append(args[0].shape))
+    first = resolve_targets(model, None, "post")
+    assert resolve_targets(model, None, "post") == first
+    assert resolve_targets(model, ["fc2"], "pre") == [Target("fc2", "fc2", 0, "pre", 128)]
+    assert len(traced) == 2  # one trace per layer choice, none for the repeat
+    # a replaced layer of another width is seen: the cache follows the module's structure
+    module.fc2 = torch.nn.Linear(128, 64)
+    module.fc3 = torch.nn.Linear(64, 128)
+    again = resolve_targets(model, None, "post")
+    assert len(traced) == 3
+    assert [t.n_units for t in again] == [t.n_units if t.layer != "fc2" else 64 for t in first]
+    handle.remove()

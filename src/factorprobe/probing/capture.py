@@ -365,12 +365,16 @@ def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize:
     n = ds.sizes[STIMULUS]
     coords = _factor_coords(ds)
     image = ds[_IMAGE]
+    # numpy-backed images are sliced directly (a view, without xarray's indexing cost per
+    # batch); lazy ones are loaded a batch at a time
+    pixels = image.data if isinstance(image.data, np.ndarray) else None
 
     def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
         for k, start in enumerate(range(0, n, batch_size)):
             if k not in skip:
                 stop = min(start + batch_size, n)
-                yield k, image[start:stop].values, {c: v[start:stop] for c, v in coords.items()}
+                block = pixels[start:stop] if pixels is not None else image[start:stop].values
+                yield k, block, {c: v[start:stop] for c, v in coords.items()}
 
     def fingerprint() -> str:
         digest = hashlib.blake2b(digest_size=16)

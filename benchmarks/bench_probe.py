@@ -14,20 +14,24 @@ Run: ``.venv/bin/python benchmarks/bench_probe.py`` (CPU; about 7 minutes on 2 c
      pass, is cached per model after the warm-up, as in any repeated capture, and its one-time
      cost is printed apart).
 
-   ``capture / plain_cl - 1`` is the overhead of capture over the forward pass it runs, given
-   three ways: from the best time of each loop; from the per-repeat ratios (each repeat runs
-   ``plain_cl`` and ``capture`` back to back, in alternating order; the geometric mean of the
-   two orders' median ratios, which cancels the slowdown of whichever runs second); and, immune to
-   the machine's noise, from the time capture spends outside ``module(x)`` in the same runs
-   (timed by hooks on the root module: normalisation, batching, copies and assembly; the
-   recording hooks run inside the forward pass and are only in the first two). On this VM a
-   forward pass spends about half its time in page faults for its activations, and single
-   runs vary by 10-20%; the first two figures carry that noise, the third does not. So the
+   ``capture / plain_cl - 1`` is the overhead of capture over the forward pass it runs:
+
+   - *capture's own work*: the time capture spends outside ``module(x)`` (timed by hooks on the
+     root module: normalisation, batching, copies, assembly), as a share of the time inside it,
+     in the same runs; immune to the machine's noise, but blind to any slowdown of the forward
+     pass itself (the recording hooks, a few small copies per batch, run inside it);
+   - *against the plain loop*: from the best time of each loop, and from the per-repeat ratios
+     (each repeat runs ``plain_cl`` and ``capture`` back to back, in alternating order; the
+     geometric mean of the two orders' median ratios cancels a slowdown of whichever runs
+     second), with the page faults of each run.
+
+   On this VM a forward pass spends up to half its time in page faults for its activations,
+   and how many it takes (75k to 330k per run of the embedded model, measured) depends on how
+   glibc's heap happens to be laid out, which differs between otherwise identical loops. So the
    comparison runs twice: (a) with the default allocator, and (b) in a child process where
-   glibc keeps freed memory for reuse (``MALLOC_MMAP_MAX_=0``, ``MALLOC_TRIM_THRESHOLD_``):
-   no page faults, a forward pass about twice as fast, and far less noise, which makes the
-   same absolute overhead a larger share. ``plain / capture`` is the speed-up over the plain
-   loop.
+   glibc keeps freed memory for reuse (``MALLOC_MMAP_MAX_=0``, ``MALLOC_TRIM_THRESHOLD_``): no
+   page faults, a forward pass 2-3x faster, little noise, and the same absolute overhead a
+   larger share of it. ``plain / capture`` is the speed-up over the plain loop.
 
 2. Peak resident memory (``VmHWM``, Linux) of a fresh process that streams a random design of N
    stimuli through the embedded model to a zarr store, for two N: flat peaks mean memory does
@@ -41,6 +45,7 @@ import copy
 import importlib
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -143,16 +148,23 @@ def throughput(name: str, n: int, batch_size: int, repeats: int) -> dict[str, fl
     for loop in loops.values():  # warm-up
         loop()
     outside.clear()
+    faults: dict[str, list[int]] = {"plain_cl": [], "capture": []}
     for r in range(repeats):  # plain_cl and capture adjacent, alternating which goes first
         for key in ["plain", *(["plain_cl", "capture"] if r % 2 == 0 else ["capture", "plain_cl"])]:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             times[key].append(loops[key]())
+            if key in faults:
+                faults[key].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     best = {k: min(v) for k, v in times.items()}
+    best |= {f"faults_{k}": statistics.median(v) for k, v in faults.items()}
     ratios = [c / p for c, p in zip(times["capture"], times["plain_cl"], strict=True)]
     # The second of two adjacent loops runs 10-20% slower on this VM whichever it is, so the
     # ratios split in two clusters by order; the geometric mean of the two orders' medians
     # cancels that factor (a plain median would pick one cluster).
     best["paired"] = math.sqrt(statistics.median(ratios[::2]) * statistics.median(ratios[1::2]))
     best["second"] = math.sqrt(statistics.median(ratios[::2]) / statistics.median(ratios[1::2]))
+    quartiles = statistics.quantiles(ratios, n=4)
+    best["q1"], best["q3"] = quartiles[0], quartiles[2]
     best["outside"] = statistics.median(outside)
     best["max_rel_diff"] = max_diff
     layers_module = importlib.import_module("factorprobe.probing.layers")
@@ -183,10 +195,16 @@ def report_throughput(repeats: int) -> None:
             f"plain channels_last {n / t['plain_cl']:7.1f}/s, capture {n / t['capture']:7.1f}/s"
         )
         print(
-            f"{'':22s} capture overhead over its forward pass: "
+            f"{'':22s} capture's own work (time outside the forward pass): "
+            f"{t['outside']:+.1%} of it (median of {k})"
+        )
+        print(
+            f"{'':22s} capture against the plain channels_last loop: "
             f"{t['capture'] / t['plain_cl'] - 1:+.1%} (best of {k}), "
-            f"{t['paired'] - 1:+.1%} (paired, order-balanced), "
-            f"{t['outside']:+.1%} (time outside the forward pass, median)"
+            f"{t['paired'] - 1:+.1%} (paired, order-balanced; quartiles of the ratios "
+            f"{t['q1'] - 1:+.0%} to {t['q3'] - 1:+.0%}); page faults per run (median): "
+            f"plain channels_last {t['faults_plain_cl'] / 1e3:.0f}k, capture "
+            f"{t['faults_capture'] / 1e3:.0f}k"
         )
         print(
             f"{'':22s} layer discovery (once per model): {t['discovery'] * 1e3:.0f} ms; "

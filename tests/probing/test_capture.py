@@ -280,3 +280,22 @@ def test_netcdf_export_round_trip(tmp_path, embedded, stim):
     path = fp.probing.to_netcdf(acts, tmp_path / "acts.nc")
     with xr.open_dataarray(path, engine="h5netcdf") as loaded:
         xr.testing.assert_identical(loaded.load(), acts)
+
+
+def test_identity_normalisation_feeds_the_images_unchanged(embedded, stim):
+    # mean 0 and std 1 skip the normalisation pass; the values equal a manual forward pass
+    net = embedded.module
+    model = fp.probing.load_model(net, input_size=224, mean=[0.0], std=[1.0])
+    acts = fp.probing.capture(model, stim, batch_size=10, progress=False)
+    x = torch.from_numpy(stim.image.values).permute(0, 3, 1, 2)
+    with torch.inference_mode():
+        logits = torch.cat([net(x[i : i + 10]) for i in range(0, 36, 10)])
+    np.testing.assert_allclose(
+        fp.probing.layer(acts, "classifier").values, logits.numpy(), rtol=1e-5, atol=1e-5
+    )
+    assert json.loads(acts.attrs["mean"]) == [0.0] and json.loads(acts.attrs["std"]) == [1.0]
+    from factorprobe.probing.capture import _prepared, _running
+
+    images = np.ascontiguousarray(stim.image.values[:4])
+    with _running(model, torch.device("cpu")) as run:
+        assert _prepared(run, images, reuse=True).data_ptr() == images.ctypes.data  # no copy

@@ -14,7 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 from factorprobe.analysis._ablation_hooks import ForwardPlan, UnitHooks
-from factorprobe.probing.capture import _prepared, _running, _Source
+from factorprobe.probing._sources import _Source
+from factorprobe.probing.capture import _prepared, _running
 from factorprobe.probing.layers import Target
 from factorprobe.probing.models import ProbedModel
 

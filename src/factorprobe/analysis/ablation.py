@@ -306,7 +306,8 @@ def cumulative_ablation(
     if not isinstance(layer, str):
         raise TypeError(f"The 'layer' parameter of {_WHERE} must be a str; got {layer!r}.")
     target, read_target, readout = resolve_layers(model, layer, readout, activation)
-    from factorprobe.probing.capture import _device, _source
+    from factorprobe.probing._sources import _source
+    from factorprobe.probing.capture import _device
 
     source = _source(stimuli, model, batch_size, False)
     if source.n is None or source.coords is None:

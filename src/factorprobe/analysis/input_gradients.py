@@ -24,7 +24,8 @@ from torch import nn
 
 from factorprobe._validation import check_choice, check_int
 from factorprobe.dims import CHANNEL, COL, INDEX, LAYER, ROW, STIMULUS, UNIT
-from factorprobe.probing.capture import _as_input, _check_images, _device, _running
+from factorprobe.probing._sources import _check_images
+from factorprobe.probing.capture import _as_input, _device, _running
 from factorprobe.probing.hooks import Recorder
 from factorprobe.probing.layers import ACTIVATIONS, Activation, Target, resolve_targets
 from factorprobe.probing.models import ProbedModel, load_model

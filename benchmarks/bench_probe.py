@@ -9,21 +9,25 @@ Run: ``.venv/bin/python benchmarks/bench_probe.py`` (CPU; about 7 minutes on 2 c
    - ``plain``: ``module(x)`` on pre-normalised tensors, the module and inputs in the default
      (contiguous) memory format: what a feature-extraction loop usually does;
    - ``plain_cl``: the same, in the channels_last format that :func:`load_model` sets up;
+   - ``plain_norm``: ``module((x - mean) / std)`` on the rendered image batches, channels_last:
+     the plain loop a user writes, which must normalise its batches too;
    - ``capture``: :func:`factorprobe.probing.capture` on the rendered Dataset (normalisation,
      hooks, copies and the labelled result included; layer discovery, a traced batch-1 forward
      pass, is cached per model after the warm-up, as in any repeated capture, and its one-time
      cost is printed apart).
 
-   ``capture / plain_cl - 1`` is the overhead of capture over the forward pass it runs:
+   ``capture / plain_cl - 1`` is the overhead of capture over the bare forward pass it runs,
+   normalisation included; ``capture / plain_norm - 1`` its overhead over a plain loop that
+   prepares the same image batches itself. Both are given:
 
    - *capture's own work*: the time capture spends outside ``module(x)`` (timed by hooks on the
      root module: normalisation, batching, copies, assembly), as a share of the time inside it,
      in the same runs; immune to the machine's noise, but blind to any slowdown of the forward
      pass itself (the recording hooks, a few small copies per batch, run inside it);
-   - *against the plain loop*: from the best time of each loop, and from the per-repeat ratios
-     (each repeat runs ``plain_cl`` and ``capture`` back to back, in alternating order; the
-     geometric mean of the two orders' median ratios cancels a slowdown of whichever runs
-     second), with the page faults of each run.
+   - *against the plain loops*: from the best time of each loop, and from the per-repeat ratios
+     (each repeat runs ``capture`` between ``plain_cl`` and ``plain_norm``, which of them goes
+     first alternating; the geometric mean of the two orders' median ratios cancels a slowdown
+     of whichever runs later), with the page faults of each run.
 
    On this VM a forward pass spends up to half its time in page faults for its activations,
    and how many it takes (75k to 330k per run of the embedded model, measured) depends on how
@@ -97,6 +101,11 @@ def _inputs(stim, model: fp.probing.ProbedModel, batch_size: int) -> list[torch.
     return [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
 
 
+def _image_batches(stim, batch_size: int) -> list:
+    pixels = stim.image.values
+    return [pixels[i : i + batch_size] for i in range(0, len(pixels), batch_size)]
+
+
 def _loop(module: torch.nn.Module, batches: list[torch.Tensor]) -> float:
     start = time.perf_counter()
     with torch.inference_mode():
@@ -116,7 +125,18 @@ def throughput(name: str, n: int, batch_size: int, repeats: int) -> dict[str, fl
     with torch.inference_mode():  # the outputs agree within float tolerance
         a, b = plain_module(contiguous[0]), model.module.eval()(channels_last[0])
         max_diff = float((a - b).abs().max() / a.abs().max())
-    times: dict[str, list[float]] = {"plain": [], "plain_cl": [], "capture": []}
+    times: dict[str, list[float]] = {"plain": [], "plain_cl": [], "plain_norm": [], "capture": []}
+    images = [torch.from_numpy(im) for im in _image_batches(stim, batch_size)]
+    mean = torch.tensor(model.mean).reshape(1, -1, 1, 1)
+    std = torch.tensor(model.std).reshape(1, -1, 1, 1)
+
+    def normalising_loop() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for im in images:
+                x = im.permute(0, 3, 1, 2).expand(-1, model.in_chans, -1, -1)
+                model.module(((x - mean) / std).contiguous(memory_format=torch.channels_last))
+        return time.perf_counter() - start
 
     inside = [0.0, 0.0]  # [time in module(x) this run, start of the current call]
 
@@ -143,28 +163,32 @@ def throughput(name: str, n: int, batch_size: int, repeats: int) -> dict[str, fl
     loops = {
         "plain": lambda: _loop(plain_module, contiguous),
         "plain_cl": lambda: _loop(model.module, channels_last),
+        "plain_norm": normalising_loop,
         "capture": run_capture,
     }
     for loop in loops.values():  # warm-up
         loop()
     outside.clear()
     faults: dict[str, list[int]] = {"plain_cl": [], "capture": []}
-    for r in range(repeats):  # plain_cl and capture adjacent, alternating which goes first
-        for key in ["plain", *(["plain_cl", "capture"] if r % 2 == 0 else ["capture", "plain_cl"])]:
+    # capture runs between plain_cl and plain_norm; which of them goes first alternates
+    middle = [["plain_cl", "capture", "plain_norm"], ["plain_norm", "capture", "plain_cl"]]
+    for r in range(repeats):
+        for key in ["plain", *middle[r % 2]]:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             times[key].append(loops[key]())
             if key in faults:
                 faults[key].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     best = {k: min(v) for k, v in times.items()}
     best |= {f"faults_{k}": statistics.median(v) for k, v in faults.items()}
-    ratios = [c / p for c, p in zip(times["capture"], times["plain_cl"], strict=True)]
-    # The second of two adjacent loops runs 10-20% slower on this VM whichever it is, so the
-    # ratios split in two clusters by order; the geometric mean of the two orders' medians
-    # cancels that factor (a plain median would pick one cluster).
-    best["paired"] = math.sqrt(statistics.median(ratios[::2]) * statistics.median(ratios[1::2]))
-    best["second"] = math.sqrt(statistics.median(ratios[::2]) / statistics.median(ratios[1::2]))
-    quartiles = statistics.quantiles(ratios, n=4)
-    best["q1"], best["q3"] = quartiles[0], quartiles[2]
+    for base in ("plain_cl", "plain_norm"):
+        ratios = [c / p for c, p in zip(times["capture"], times[base], strict=True)]
+        # The later of two adjacent loops can run 10-20% slower on this VM whichever it is, so
+        # the ratios split in two clusters by order; the geometric mean of the two orders'
+        # medians cancels that factor (a plain median would pick one cluster).
+        even, odd = statistics.median(ratios[::2]), statistics.median(ratios[1::2])
+        best[f"paired_{base}"] = math.sqrt(even * odd)
+        quartiles = statistics.quantiles(ratios, n=4)
+        best[f"q1_{base}"], best[f"q3_{base}"] = quartiles[0], quartiles[2]
     best["outside"] = statistics.median(outside)
     best["max_rel_diff"] = max_diff
     layers_module = importlib.import_module("factorprobe.probing.layers")
@@ -192,25 +216,31 @@ def report_throughput(repeats: int) -> None:
         t = throughput(name, n, batch_size, k)
         print(
             f"{name:22s} {n} stimuli, batch {batch_size}: plain {n / t['plain']:7.1f}/s, "
-            f"plain channels_last {n / t['plain_cl']:7.1f}/s, capture {n / t['capture']:7.1f}/s"
+            f"plain channels_last {n / t['plain_cl']:7.1f}/s, normalising "
+            f"{n / t['plain_norm']:7.1f}/s, capture {n / t['capture']:7.1f}/s"
         )
         print(
             f"{'':22s} capture's own work (time outside the forward pass): "
             f"{t['outside']:+.1%} of it (median of {k})"
         )
         print(
-            f"{'':22s} capture against the plain channels_last loop: "
+            f"{'':22s} capture against the plain channels_last loop (pre-normalised): "
             f"{t['capture'] / t['plain_cl'] - 1:+.1%} (best of {k}), "
-            f"{t['paired'] - 1:+.1%} (paired, order-balanced; quartiles of the ratios "
-            f"{t['q1'] - 1:+.0%} to {t['q3'] - 1:+.0%}); page faults per run (median): "
-            f"plain channels_last {t['faults_plain_cl'] / 1e3:.0f}k, capture "
+            f"{t['paired_plain_cl'] - 1:+.1%} (paired, order-balanced; quartiles "
+            f"{t['q1_plain_cl'] - 1:+.0%} to {t['q3_plain_cl'] - 1:+.0%})"
+        )
+        print(
+            f"{'':22s} capture against the plain loop that normalises its batches: "
+            f"{t['capture'] / t['plain_norm'] - 1:+.1%} (best of {k}), "
+            f"{t['paired_plain_norm'] - 1:+.1%} (paired, order-balanced; quartiles "
+            f"{t['q1_plain_norm'] - 1:+.0%} to {t['q3_plain_norm'] - 1:+.0%}); page faults "
+            f"per run (median): plain channels_last {t['faults_plain_cl'] / 1e3:.0f}k, capture "
             f"{t['faults_capture'] / 1e3:.0f}k"
         )
         print(
             f"{'':22s} layer discovery (once per model): {t['discovery'] * 1e3:.0f} ms; "
             f"speed-up over the plain loop: {t['plain'] / t['capture']:.2f}x; "
-            f"channels_last max rel. diff {t['max_rel_diff']:.1e}; the second of a pair ran "
-            f"{t['second'] - 1:+.1%} slower",
+            f"channels_last max rel. diff {t['max_rel_diff']:.1e}",
             flush=True,
         )
 

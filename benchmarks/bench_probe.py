@@ -34,7 +34,7 @@ Run: ``.venv/bin/python benchmarks/bench_probe.py`` (CPU; about 7 minutes on 2 c
    glibc's heap happens to be laid out, which differs between otherwise identical loops. So the
    comparison runs twice: (a) with the default allocator, and (b) in a child process where
    glibc keeps freed memory for reuse (``MALLOC_MMAP_MAX_=0``, ``MALLOC_TRIM_THRESHOLD_``): no
-   page faults, a forward pass 1.5-2.8x faster, little noise, and the same absolute overhead a
+   page faults, a forward pass 1.5-2.9x faster, little noise, and the same absolute overhead a
    larger share of it. ``plain / capture`` is the speed-up over the plain loop.
 
 2. Peak resident memory (``VmHWM``, Linux) of a fresh process that streams a random design of N

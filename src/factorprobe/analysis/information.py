@@ -156,19 +156,10 @@ def mutual_information(
         For unknown options, NaN responses, a factor with one level or levels with 1 stimulus.
     """
     acts = check_responses(acts, where="mutual_information")
-    quantizer, n_bins, threshold = check_quantizer(
-        acts, n_bins=n_bins, quantizer=quantizer, threshold=threshold, where="mutual_information"
-    )
-    options = Estimation(
-        estimator=estimator,
-        correction="none" if raw else correction,
-        significance="none",
-        n_permutations=n_permutations,
-        quantizer=quantizer,
-        n_bins=n_bins,
-        threshold=threshold,
-        seed=seed_int(seed),
-    )
+    options = _point_options(
+        acts, "mutual_information", estimator, "none" if raw else correction, n_permutations,
+        quantizer, n_bins, threshold, seed,
+    )  # fmt: skip
     coded = factor_codes(acts, factor, where="mutual_information")
 
     def kernel(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -230,19 +221,8 @@ def conditional_mutual_information(
     """
     acts = check_responses(acts, where="conditional_mutual_information")
     where = "conditional_mutual_information"
-    quantizer, n_bins, threshold = check_quantizer(
-        acts, n_bins=n_bins, quantizer=quantizer, threshold=threshold, where=where
-    )
-    options = Estimation(
-        estimator=estimator,
-        correction=correction,
-        significance="none",
-        n_permutations=n_permutations,
-        quantizer=quantizer,
-        n_bins=n_bins,
-        threshold=threshold,
-        seed=seed_int(seed),
-        where=where,
+    options = _point_options(
+        acts, where, estimator, correction, n_permutations, quantizer, n_bins, threshold, seed
     )
     a = factor_codes(acts, factor, where=where)
     b = factor_codes(acts, given, where=where)
@@ -314,19 +294,8 @@ def co_information(
     names = list(factors)
     if len(names) != 2:
         raise ValueError(f"The 'factors' parameter of {where} must name 2 factors; got {names}.")
-    quantizer, n_bins, threshold = check_quantizer(
-        acts, n_bins=n_bins, quantizer=quantizer, threshold=threshold, where=where
-    )
-    options = Estimation(
-        estimator=estimator,
-        correction=correction,
-        significance="none",
-        n_permutations=n_permutations,
-        quantizer=quantizer,
-        n_bins=n_bins,
-        threshold=threshold,
-        seed=seed_int(seed),
-        where=where,
+    options = _point_options(
+        acts, where, estimator, correction, n_permutations, quantizer, n_bins, threshold, seed
     )
     a, b = (factor_codes(acts, f, where=where) for f in names)
     ab = joint_factor(a, b, where=where)
@@ -361,6 +330,34 @@ def _joint_mi(prepared, perms_a: np.ndarray, a: FactorCodes, b: FactorCodes, opt
 
     return gaussian_discrete_mi(
         prepared.scores[:, None, :], codes[None], n_levels, bias_correct=False
+    )
+
+
+def _point_options(
+    acts: xr.DataArray,
+    where: str,
+    estimator: str,
+    correction: str,
+    n_permutations: int,
+    quantizer: str,
+    n_bins: int,
+    threshold: float,
+    seed: int | np.random.Generator | None,
+) -> Estimation:
+    """Validated options for a point estimate (no significance test) of function ``where``."""
+    quantizer, n_bins, threshold = check_quantizer(
+        acts, n_bins=n_bins, quantizer=quantizer, threshold=threshold, where=where
+    )
+    return Estimation(
+        estimator=estimator,
+        correction=correction,
+        significance="none",
+        n_permutations=n_permutations,
+        quantizer=quantizer,
+        n_bins=n_bins,
+        threshold=threshold,
+        seed=seed_int(seed),
+        where=where,
     )
 
 

@@ -104,18 +104,21 @@ def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize:
     # batch); lazy ones are loaded a batch at a time
     pixels = image.data if isinstance(image.data, np.ndarray) else None
 
+    def block(start: int) -> np.ndarray:
+        stop = min(start + batch_size, n)
+        return pixels[start:stop] if pixels is not None else image[start:stop].values
+
     def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
         for k, start in enumerate(range(0, n, batch_size)):
             if k not in skip:
                 stop = min(start + batch_size, n)
-                block = pixels[start:stop] if pixels is not None else image[start:stop].values
-                yield k, block, {c: v[start:stop] for c, v in coords.items()}
+                yield k, block(start), {c: v[start:stop] for c, v in coords.items()}
 
     def fingerprint() -> str:
         digest = hashlib.blake2b(digest_size=16)
         _hash_coords(digest, coords)
         for start in range(0, n, batch_size):
-            digest.update(np.ascontiguousarray(image[start : start + batch_size].values).tobytes())
+            digest.update(np.ascontiguousarray(block(start)).tobytes())
         return digest.hexdigest()
 
     return _Source(n, coords, _scalar_attrs(dict(ds.attrs)), fingerprint, batches)

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from factorprobe._validation import check_int
 from factorprobe.cluster import check_scheduler
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
-from factorprobe.probing._sources import _IMAGE, _Source, _source
+from factorprobe.probing._sources import _Source, _source
 from factorprobe.probing.hooks import Recorder
 from factorprobe.probing.layers import Activation, Target, _eval_mode, resolve_targets
 from factorprobe.probing.models import ProbedModel
@@ -193,7 +193,7 @@ def _to_memory(
     return _result(values, merged, units, attrs)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Run:
     model: ProbedModel
     device: torch.device
@@ -201,7 +201,7 @@ class _Run:
     scale: torch.Tensor  # 1 / std
     alpha: float | None  # 1 / std when all channels share mean and std, else None
     identity: bool  # mean 0 and std 1 in every channel
-    scratch: dict[str, torch.Tensor] = field(default_factory=dict)  # capture's input buffer
+    buffer: torch.Tensor | None = None  # capture's reused input batch (see _prepared)
 
 
 @contextmanager
@@ -263,11 +263,11 @@ def _as_input(run: _Run, x: torch.Tensor, *, reuse: bool = False) -> torch.Tenso
     if tuple(x.shape[2:]) != model.input_size:
         x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
+    if run.identity:  # mean 0 and std 1: nothing to compute, and no pass over the input
+        return x.contiguous(memory_format=fmt)
     # (x - mean) / std in one pass as shift + scale * x; with reuse, straight into the buffer
     # (whose memory format is the model's). With one mean and std for all channels, a scalar
     # scale makes that pass about twice as fast as addcmul's broadcast (same numbers).
-    if run.identity:  # mean 0 and std 1: nothing to compute, and no pass over the input
-        return x.contiguous(memory_format=fmt)
     out = _buffer(run, x, fmt) if reuse else None
     shift = run.shift.to(x.dtype)
     if run.alpha is not None:
@@ -279,7 +279,7 @@ def _as_input(run: _Run, x: torch.Tensor, *, reuse: bool = False) -> torch.Tenso
 
 def _buffer(run: _Run, x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
     """``run``'s input buffer, as a view the shape of ``x`` (grown when a batch is larger)."""
-    buf = run.scratch.get(_IMAGE)
+    buf = run.buffer
     if (
         buf is None
         or buf.shape[0] < x.shape[0]
@@ -288,7 +288,7 @@ def _buffer(run: _Run, x: torch.Tensor, fmt: torch.memory_format) -> torch.Tenso
         or buf.device != x.device
     ):
         buf = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=fmt)
-        run.scratch[_IMAGE] = buf
+        run.buffer = buf
     return buf[: x.shape[0]]
 
 

@@ -136,17 +136,14 @@ def resolve_targets(
         isinstance(layers, list | tuple) and all(isinstance(n, str) for n in layers)
     ):
         return _resolve(model, layers, activation)  # which raises the error that explains
-    key = (None if layers is None else tuple(layers), activation)
     signature = _signature(model)
-    cached = _RESOLVED.get(model.module)
-    if cached is not None and cached[0] == signature and key in cached[1]:
-        return list(cached[1][key])
-    targets = _resolve(model, layers, activation)
-    if cached is None or cached[0] != signature:
-        cached = (signature, {})
-        _RESOLVED[model.module] = cached
-    cached[1][key] = tuple(targets)
-    return targets
+    entry = _RESOLVED.get(model.module)
+    if entry is None or entry[0] != signature:  # new, or its structure changed
+        entry = _RESOLVED[model.module] = (signature, {})
+    key = (None if layers is None else tuple(layers), activation)
+    if key not in entry[1]:
+        entry[1][key] = tuple(_resolve(model, layers, activation))
+    return list(entry[1][key])
 
 
 # Resolved targets per module, valid while its structure (the signature) is unchanged: layer

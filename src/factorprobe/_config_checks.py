@@ -14,8 +14,41 @@ from typing import Any, NoReturn
 from factorprobe.cluster import ADDRESS_PREFIXES, LOCAL_SCHEDULERS
 
 
+class KeyValueError(ValueError):
+    """A bad value of one key of a table (``key`` names it, so the other keys can still be
+    checked and every problem reported at once)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class KeyTypeError(TypeError):
+    """A value of the wrong type for one key of a table (see :class:`KeyValueError`)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class GridDefault(tuple):
+    """A default list of factors that a run narrows to the factors its grid varies.
+
+    A tuple like any other; only its type says that the user did not choose it.
+    """
+
+    __slots__ = ()
+
+
+class GridCount(int):
+    """A default number that a run lowers to what its grid allows (e.g. ``n_bins``)."""
+
+    __slots__ = ()
+
+
 def fail(table: str, key: str, expected: str, value: object, kind: type = ValueError) -> NoReturn:
-    raise kind(f"The {key!r} key of [{table}] must be {expected}; got {value!r}.")
+    message = f"The {key!r} key of [{table}] must be {expected}; got {value!r}."
+    raise (KeyTypeError if issubclass(kind, TypeError) else KeyValueError)(message, key)
 
 
 def choice(table: str, key: str, value: object, choices: Sequence[str]) -> str:
@@ -30,12 +63,49 @@ def boolean(table: str, key: str, value: object) -> bool:
     return value  # type: ignore[return-value]
 
 
-def integer(table: str, key: str, value: object, minimum: int) -> int:
+def integer(
+    table: str,
+    key: str,
+    value: object,
+    minimum: int,
+    maximum: int | None = None,
+    *,
+    low_why: str = "",
+    high_why: str = "",
+) -> int:
+    """An int in ``[minimum, maximum]``; ``low_why``/``high_why`` say why a bound is there."""
     if isinstance(value, bool) or not isinstance(value, int):
         fail(table, key, f"an integer >= {minimum}", value, TypeError)
-    if value < minimum:  # type: ignore[operator]
-        fail(table, key, f"an integer >= {minimum}", value)
-    return int(value)  # type: ignore[arg-type]
+    if value < minimum:
+        fail(table, key, f"an integer >= {minimum}" + (f" ({low_why})" if low_why else ""), value)
+    if maximum is not None and value > maximum:
+        fail(table, key, f"an integer <= {maximum}" + (f" ({high_why})" if high_why else ""), value)
+    return int(value)
+
+
+def seed(table: str, key: str, value: object) -> int:
+    """A seed: saved files store it as a 64-bit integer."""
+    why = "saved files store it as a 64-bit integer"
+    return integer(table, key, value, 0, 2**63 - 1, high_why=why)
+
+
+def batch_size(table: str, key: str, value: object) -> int:
+    """Stimuli per forward pass, bounded by the memory one batch of images takes."""
+    why = "a batch's images are held in memory at once: 65536 at 224 px take 13 GB"
+    return integer(table, key, value, 1, 65536, high_why=why)
+
+
+def permutations(table: str, key: str, value: object) -> int:
+    """Permutations of a null distribution, bounded by what a p-value can resolve."""
+    why = "p-values resolve 1e-5 at 100000; more only cost time and memory"
+    return integer(table, key, value, 1, 100_000, high_why=why)
+
+
+def resamples(table: str, key: str, value: object) -> int:
+    """Bootstrap resamples: enough for a percentile interval, and no more than it can use."""
+    low = "a percentile interval needs them: with 1 resample its width is 0"
+    high = "more only cost time and memory"
+    return integer(table, key, value, 10, 100_000, low_why=low, high_why=high)
 
 
 def real(
@@ -83,7 +153,7 @@ def names(table: str, key: str, value: object, *, empty: bool = False) -> tuple[
         fail(table, key, what, value, TypeError)
     if len(set(items)) != len(items):
         fail(table, key, "a list of distinct names", value)
-    return tuple(items)
+    return value if isinstance(value, GridDefault) else tuple(items)
 
 
 def scheduler(table: str, key: str, value: object) -> str:
@@ -109,11 +179,61 @@ def checked_scheduler(value: object, subject: str) -> str:
 
 def keys(table: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
     """Refuse a key that is not in ``valid``, naming the closest valid one."""
+    problems = unknown_keys(table, valid, where)
+    if problems:
+        raise problems[0]
+
+
+def unknown_keys(table: Mapping[str, Any], valid: Sequence[str], where: str) -> list[ValueError]:
+    """One error per key of ``table`` that is not in ``valid``, naming the closest valid one."""
+    problems: list[ValueError] = []
     for key in table:
         if key not in valid:
             close = difflib.get_close_matches(str(key), valid, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(
-                f"Unknown key {key!r} in {where}; {hint}valid keys: "
-                f"{', '.join(repr(v) for v in valid)}."
+            problems.append(
+                KeyValueError(
+                    f"Unknown key {key!r} in {where}; {hint}valid keys: "
+                    f"{', '.join(repr(v) for v in valid)}.",
+                    str(key),
+                )
             )
+    return problems
+
+
+def checked_table(cls: type, table: Mapping[str, Any], problems: list[Exception]) -> Any:
+    """``cls(**table)``, checking every key: each bad key is recorded in ``problems`` and left
+    at its default so that the others are still checked. None when a problem names no key (a
+    rule between keys), after recording it."""
+    kwargs = dict(table)
+    while True:
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as err:
+            problems.append(err)
+            key = getattr(err, "key", None)
+            if key not in kwargs:
+                return None
+            del kwargs[key]
+
+
+def raise_all(problems: Sequence[Exception], prefix: str = "") -> None:
+    """Raise nothing, the one problem, or one error listing every problem, numbered, on one line.
+
+    The combined error is a TypeError when every problem is one, else a ValueError.
+    """
+    if not problems:
+        return
+    if len(problems) == 1:
+        err = problems[0]
+        if not prefix:
+            raise err
+        raise prefixed(err, prefix) from err
+    kind = TypeError if all(isinstance(p, TypeError) for p in problems) else ValueError
+    listed = " ".join(f"({i}) {prefix}{p}" for i, p in enumerate(problems, start=1))
+    raise kind(f"The configuration has {len(problems)} problems: {listed}")
+
+
+def prefixed(err: Exception, prefix: str) -> Exception:
+    """``err``'s message after ``prefix``, as a plain TypeError or ValueError."""
+    return (TypeError if isinstance(err, TypeError) else ValueError)(f"{prefix}{err}")

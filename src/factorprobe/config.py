@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from factorprobe import _config_checks as ck
+from factorprobe._config_grid import follow_grid, grid_problems
 from factorprobe._toml import dumps_tables, read_toml
-from factorprobe.dims import FACTOR_GROUPS
 
 __all__ = [
     "AblationConfig",
@@ -181,7 +181,7 @@ class ModelConfig:
         object.__setattr__(self, "kwargs", dict(self.kwargs))
         object.__setattr__(self, "layers", ck.names(t, "layers", self.layers, empty=True))
         ck.choice(t, "activation", self.activation, ACTIVATIONS)
-        object.__setattr__(self, "batch_size", ck.integer(t, "batch_size", self.batch_size, 1))
+        object.__setattr__(self, "batch_size", ck.batch_size(t, "batch_size", self.batch_size))
         if self.device is not None:
             ck.choice(t, "device", self.device, ("cpu", "cuda", "mps"))
 
@@ -194,24 +194,26 @@ class AnalysisConfig:
     names; ``tuning`` names the factors whose tuning curves are saved (``n_boot`` bootstrap
     resamples); ``decode`` the factors decoded per layer by :func:`~factorprobe.analysis.decoding`
     (``decode_c``, ``n_splits``); ``cka`` adds linear CKA between layers; ``disentanglement`` adds
-    the literature's scores (slow: gradient-boosted trees per layer).
+    the literature's scores (slow: gradient-boosted trees per layer). Left unset, ``tuning`` and
+    ``decode`` follow the grid (the factors among size, x, y that it varies), and ``n_bins`` is
+    8, or fewer on a grid too small for 8 bins of 2 stimuli each.
     """
 
-    factors: tuple[str, ...] = ("size", "position")
+    factors: tuple[str, ...] = ck.GridDefault(("size", "position"))
     compare: tuple[str, ...] | None = None
     estimator: str = "copula"
     correction: str = "shuffle"
     significance: str = "permutation"
     n_permutations: int = 1000
-    n_bins: int = 8
+    n_bins: int = ck.GridCount(8)
     quantizer: str = "quantile"
     threshold: float = 0.0
     alpha: float = 0.05
     family_wise: bool = False
     seed: int = 0
-    tuning: tuple[str, ...] = ("size", "x", "y")
+    tuning: tuple[str, ...] = ck.GridDefault(("size", "x", "y"))
     n_boot: int = 1000
-    decode: tuple[str, ...] = ("size", "x", "y")
+    decode: tuple[str, ...] = ck.GridDefault(("size", "x", "y"))
     decode_c: float = 1.0
     n_splits: int = 5
     cka: bool = True
@@ -232,16 +234,16 @@ class AnalysisConfig:
         ck.choice(t, "correction", self.correction, CORRECTIONS)
         ck.choice(t, "significance", self.significance, SIGNIFICANCES)
         ck.choice(t, "quantizer", self.quantizer, QUANTIZERS)
-        object.__setattr__(
-            self, "n_permutations", ck.integer(t, "n_permutations", self.n_permutations, 1)
-        )
-        object.__setattr__(self, "n_bins", ck.integer(t, "n_bins", self.n_bins, 2))
+        n_permutations = ck.permutations(t, "n_permutations", self.n_permutations)
+        object.__setattr__(self, "n_permutations", n_permutations)
+        if not isinstance(self.n_bins, ck.GridCount):
+            object.__setattr__(self, "n_bins", ck.integer(t, "n_bins", self.n_bins, 2))
         object.__setattr__(self, "threshold", ck.real(t, "threshold", self.threshold))
         object.__setattr__(self, "alpha", ck.real(t, "alpha", self.alpha, 0.0, 1.0))
         ck.boolean(t, "family_wise", self.family_wise)
-        object.__setattr__(self, "seed", ck.integer(t, "seed", self.seed, 0))
+        object.__setattr__(self, "seed", ck.seed(t, "seed", self.seed))
         object.__setattr__(self, "tuning", ck.names(t, "tuning", self.tuning, empty=True))
-        object.__setattr__(self, "n_boot", ck.integer(t, "n_boot", self.n_boot, 1))
+        object.__setattr__(self, "n_boot", ck.resamples(t, "n_boot", self.n_boot))
         object.__setattr__(self, "decode", ck.names(t, "decode", self.decode, empty=True))
         object.__setattr__(self, "decode_c", ck.real(t, "decode_c", self.decode_c, 1e-12))
         object.__setattr__(self, "n_splits", ck.integer(t, "n_splits", self.n_splits, 2))
@@ -266,7 +268,7 @@ class AblationConfig:
     """
 
     layer: str = "fc1"
-    rankings: tuple[str, ...] = ("mi:size", "mi:position")
+    rankings: tuple[str, ...] = ck.GridDefault(("mi:size", "mi:position"))
     directions: tuple[str, ...] = ("highest", "lowest")
     grid: int = 9
     n_random: int = 5
@@ -286,7 +288,7 @@ class AblationConfig:
         object.__setattr__(self, "n_random", ck.integer(t, "n_random", self.n_random, 5))
         ck.choice(t, "method", self.method, ABLATION_METHODS)
         ck.choice(t, "decoder", self.decoder, ABLATION_DECODERS)
-        object.__setattr__(self, "seed", ck.integer(t, "seed", self.seed, 0))
+        object.__setattr__(self, "seed", ck.seed(t, "seed", self.seed))
 
     def ranked_factors(self) -> set[str]:
         """Factors the rankings name (``"mi:size"`` -> ``size``)."""
@@ -357,38 +359,21 @@ class RunConfig:
     base_dir: str = "."
 
     def __post_init__(self) -> None:
+        problems: list[Exception] = []
         if not isinstance(self.name, str) or not _RUN_NAME.fullmatch(self.name):
-            raise ValueError(
-                f"The 'name' key of a run must be letters, digits, '.', '_' or '-' (it names "
-                f"the run's folder); got {self.name!r}."
+            problems.append(
+                ValueError(
+                    f"The 'name' key of a run must be letters, digits, '.', '_' or '-' (it "
+                    f"names the run's folder); got {self.name!r}."
+                )
             )
         levels = self.stimuli.levels()
-        varied = [f for f, v in levels.items() if len(v) > 1]
-        valid = ", ".join(repr(v) for v in varied + [g for g in FACTOR_GROUPS if _has(g, levels)])
-        for key, names in (
-            ("factors", self.analysis.factors),
-            ("tuning", self.analysis.tuning),
-            ("decode", self.analysis.decode),
-        ):
-            for f in names:
-                if not _has(f, levels):
-                    raise ValueError(
-                        f"The {key!r} key of [analysis] names {f!r}, which the stimuli do not "
-                        f"vary (one level or not a factor); valid: {valid}."
-                    )
-        if self.ablation is not None:
-            for f in sorted(self.ablation.ranked_factors() - set(self.analysis.factors)):
-                raise ValueError(
-                    f"The 'rankings' key of [ablation] names factor {f!r}, which the unit "
-                    f"table does not have; valid factors: "
-                    f"{', '.join(repr(a) for a in self.analysis.factors)}."
-                )
-
-
-def _has(factor: str, levels: Mapping[str, tuple[Any, ...]]) -> bool:
-    """Whether the grid varies ``factor`` (a group such as position: any of its members)."""
-    members = FACTOR_GROUPS.get(factor, (factor,))
-    return any(len(levels.get(m, ())) > 1 for m in members)
+        n = self.stimuli.n_stimuli()
+        analysis, ablation = follow_grid(self.analysis, self.ablation, levels, n)
+        object.__setattr__(self, "analysis", analysis)
+        object.__setattr__(self, "ablation", ablation)
+        problems += grid_problems(self.stimuli, analysis, ablation, levels)
+        ck.raise_all(problems)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,15 +425,22 @@ def load_config(path: str | os.PathLike[str]) -> list[RunConfig]:
 
 
 def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConfig]:
-    """Build and validate the runs of an already parsed TOML document (see :func:`load_config`)."""
+    """Build and validate the runs of an already parsed TOML document (see :func:`load_config`).
+
+    Every problem is reported at once: one error lists each bad key of every table and run.
+    """
     ck.keys(raw, _TOP_KEYS, "the top level")
     shared = {k: v for k, v in raw.items() if k != "run"}
     runs = raw.get("run", [])
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise TypeError(f"'run' must be a list of [[run]] tables; got {runs!r}.")
     if not runs:
-        return [_build(shared, base_dir, where="")]
-    configs = []
+        problems: list[Exception] = []
+        config = _build(shared, base_dir, problems)
+        ck.raise_all(problems)
+        assert config is not None  # built when there was no problem
+        return [config]
+    configs, problems = [], []
     for i, override in enumerate(runs, start=1):
         ck.keys(override, _TOP_KEYS[:-1], f"[[run]] number {i}")
         if "name" not in override:
@@ -459,8 +451,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConf
                 merged[key] = {**shared.get(key, {}), **value}
             else:
                 merged[key] = value
-        configs.append(_build(merged, base_dir, where=f"run {override['name']!r}: "))
-    names = [c.name for c in configs]
+        found: list[Exception] = []
+        configs.append(_build(merged, base_dir, found))
+        problems += [ck.prefixed(p, f"run {override['name']!r}: ") for p in found]
+    ck.raise_all(problems)
+    names = [c.name for c in configs if c is not None]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(
@@ -469,24 +464,37 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConf
     return configs
 
 
-def _build(raw: Mapping[str, Any], base_dir: str, *, where: str) -> RunConfig:
+def _build(raw: Mapping[str, Any], base_dir: str, problems: list[Exception]) -> RunConfig | None:
+    """The run of one merged TOML document; every problem is appended to ``problems``.
+
+    Each table is checked key by key; the checks across tables (factors against the grid) run
+    when every table is valid, since a key left at its default could give a false alarm there.
+    """
+    sections: dict[str, Any] = {}
+    clean = True
+    for key, cls in _TABLES.items():
+        if key not in raw:
+            continue
+        table = raw[key]
+        if not isinstance(table, dict):
+            problems.append(TypeError(f"[{key}] must be a table; got {table!r}."))
+            clean = False
+            continue
+        names = [f.name for f in fields(cls)]
+        found: list[Exception] = [*ck.unknown_keys(table, names, f"[{key}]")]
+        known = {k: v for k, v in table.items() if k in names}
+        section = ck.checked_table(cls, known, found)
+        problems += found
+        clean = clean and not found
+        if section is not None:
+            sections[key] = section
+    if not clean:
+        return None
     try:
-        sections: dict[str, Any] = {}
-        for key, cls in _TABLES.items():
-            if key not in raw:
-                continue
-            table = raw[key]
-            if not isinstance(table, dict):
-                raise TypeError(f"[{key}] must be a table; got {table!r}.")
-            names = [f.name for f in fields(cls)]
-            ck.keys(table, names, f"[{key}]")
-            sections[key] = cls(**table)
-        name = raw.get("name", "default")
-        return RunConfig(name=name, base_dir=base_dir, **sections)
+        return RunConfig(name=raw.get("name", "default"), base_dir=base_dir, **sections)
     except (ValueError, TypeError) as err:
-        if not where:
-            raise
-        raise type(err)(f"{where}{err}") from err
+        problems.append(err)
+        return None
 
 
 def dumps_config(config: RunConfig) -> str:

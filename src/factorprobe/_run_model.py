@@ -15,10 +15,11 @@ from factorprobe.config import ModelConfig
 def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".") -> Any:
     """Load the ``[model]`` of a configuration as a :class:`~factorprobe.probing.ProbedModel`.
 
-    ``python:module:callable`` imports ``module`` (``base_dir`` is searched first, then
-    ``sys.path``), calls ``callable(**kwargs)`` for a ``torch.nn.Module`` and loads ``weights``
-    into it (``.safetensors`` or a state dict, read without running code). Relative ``weights``
-    paths are relative to ``base_dir`` (the configuration file's folder).
+    ``python:module:callable`` imports ``module`` from ``base_dir`` (the configuration file's
+    folder) and nowhere else, calls ``callable(**kwargs)`` for a ``torch.nn.Module`` (or takes
+    the module ``callable`` names) and loads ``weights`` into it (``.safetensors`` or a state
+    dict, read without running code). Relative ``weights`` paths are relative to ``base_dir``.
+    A configuration is trusted like code: it runs the code in its folder that it names.
     """
     from factorprobe import probing
 
@@ -50,29 +51,91 @@ def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".
 
 
 def _call_python_model(config: ModelConfig, base_dir: Path) -> Any:
+    """Import ``python:module:attr`` from ``base_dir`` only, and make the module it names.
+
+    A configuration is trusted like code, but only the code beside it: the module must be a
+    ``.py`` file (or package) in the configuration's folder, and what it names an
+    ``nn.Module``, an ``nn.Module`` class, or a function defined in that folder, so that a
+    configuration cannot call into the standard library or an installed package
+    (``python:subprocess:run``).
+    """
     import torch.nn as nn
 
     _, module_name, attr = config.name.split(":")
-    added = str(base_dir.resolve()) not in sys.path
+    folder = base_dir.resolve()
+    where = f"[model] name = {config.name!r}"
+    top = module_name.split(".")[0]
+    path = folder.joinpath(*module_name.split("."))
+    files = [path.with_suffix(".py"), path / "__init__.py"]
+    file = next((f for f in files if f.is_file()), None)
+    if file is None or top in sys.stdlib_module_names:
+        why = (
+            f"{top!r} is a standard-library module, not a file of yours"
+            if top in sys.stdlib_module_names
+            else f"there is no {module_name.replace('.', '/')}.py"
+        )
+        raise ValueError(
+            f"Cannot import {attr!r} from {module_name!r} for {where}: python: models are "
+            f"imported only from the configuration's folder {str(folder)!r}, and {why} (a "
+            f"configuration is trusted like code: it runs the code it names; docs/run.md)."
+        )
+    _forget_if_elsewhere(module_name, file)
+    added = str(folder) not in sys.path
     if added:
-        sys.path.insert(0, str(base_dir.resolve()))
+        sys.path.insert(0, str(folder))
     try:
         target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as err:
         raise ValueError(
-            f"Cannot import {attr!r} from {module_name!r} for [model] name = {config.name!r} "
-            f"(searched {str(base_dir)!r} and sys.path): {err}."
+            f"Cannot import {attr!r} from {module_name!r} for {where} (searched "
+            f"{str(folder)!r}): {err}."
         ) from err
     finally:
         if added:
-            sys.path.remove(str(base_dir.resolve()))
+            sys.path.remove(str(folder))
+    if isinstance(target, nn.Module):
+        if config.kwargs:
+            raise TypeError(
+                f"{where} names a module instance, which takes no kwargs; got "
+                f"{dict(config.kwargs)!r}."
+            )
+        return target
     if not callable(target):
         raise TypeError(f"[model] {config.name!r} is not callable; got {type(target).__name__}.")
+    if not (isinstance(target, type) and issubclass(target, nn.Module)):
+        defined = _defined_in(target, folder)
+        if defined is not True:
+            raise ValueError(
+                f"{where} names {defined}, which is not defined in the configuration's folder "
+                f"{str(folder)!r}; name a torch.nn.Module, an nn.Module class, or a function "
+                f"defined in a .py file there that returns one."
+            )
     module = target(**config.kwargs)
     if not isinstance(module, nn.Module):
         raise TypeError(
             f"[model] {config.name!r} must return a torch.nn.Module; got {type(module).__name__}."
         )
     return module
+
+
+def _forget_if_elsewhere(module_name: str, file: Path) -> None:
+    """Drop an imported module of that name from another folder (an earlier configuration's),
+    so that this configuration's own file is imported."""
+    loaded = sys.modules.get(module_name)
+    origin = getattr(loaded, "__file__", None)
+    if loaded is None or (origin is not None and Path(origin).resolve() == file.resolve()):
+        return
+    for name in [m for m in sys.modules if m == module_name or m.startswith(module_name + ".")]:
+        del sys.modules[name]
+
+
+def _defined_in(target: Any, folder: Path) -> bool | str:
+    """True when the function ``target`` comes from a file under ``folder``; else its name."""
+    module = sys.modules.get(getattr(target, "__module__", None) or "")
+    origin = getattr(module, "__file__", None)
+    if origin is not None and Path(origin).resolve().is_relative_to(folder):
+        return True
+    name = getattr(target, "__qualname__", None) or type(target).__name__
+    return f"{getattr(target, '__module__', None) or '?'}.{name}"

@@ -52,8 +52,12 @@ def test_silent_units_have_no_preferred_factor(table, planted):
 
 
 def test_agrees_with_mutual_information_and_bh(table, planted):
+    # the free-shuffle table is mutual_information's; the default (restricted) one shares mi_raw
     mi = mutual_information(planted, "position")
-    np.testing.assert_allclose(table["mi"].sel(factor="position").values, mi.values)
+    free = unit_table(planted, null="free")
+    np.testing.assert_allclose(free["mi"].sel(factor="position").values, mi.values)
+    np.testing.assert_allclose(table["mi_raw"].values, free["mi_raw"].values)
+    assert table.attrs["null"].startswith("size: within levels of position")
     np.testing.assert_allclose(table["q_value"].values, benjamini_hochberg(table["p_value"]).values)
     strong = planted["snr"].values > 1
     pref = table["preferred_factor"].values

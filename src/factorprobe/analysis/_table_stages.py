@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from factorprobe.analysis import _kernels, selectivity
+from factorprobe.analysis import _copula, _kernels, _restricted, selectivity
 from factorprobe.analysis._estimate import (
     Estimation,
     factor_statistics,
@@ -30,6 +30,7 @@ from factorprobe.analysis._estimate import (
     shared_nulls,
 )
 from factorprobe.analysis.design import FactorCodes
+from factorprobe.analysis.quantize import threshold_bins, uniform_bins
 from factorprobe.analysis.significance import max_statistic_pvalues
 
 #: Per-(unit, factor) outputs of the unit stage, in the order of its last axis.
@@ -42,6 +43,9 @@ UNIT_VARIABLES: tuple[str, ...] = (
     "omega_squared",
     "mean_response_selectivity",
     "entropy",
+    "eta_squared_within",
+    "eta_squared",
+    "entropy_threshold",
 )
 #: Positions of the family-wise statistics after those (observed z, then the null z).
 FWER_OBSERVED = len(UNIT_VARIABLES)
@@ -69,10 +73,22 @@ class TablePlan:
     onehots: tuple = field(default=(), compare=False)
     #: field width of the packed bins counts (see ``_kernels.pack_bins``), None to bincount
     field_bits: int | None = field(default=None, compare=False)
+    #: per factor: its strata (:class:`~factorprobe.analysis._restricted.Strata`) or None
+    strata: tuple = ()
+    #: per factor: the shared part of its restricted null, or None (see ``with_nulls``)
+    restricted: tuple = field(default=(), compare=False)
     _memo: _NullMemo = field(default_factory=lambda: _NullMemo(), compare=False, repr=False)
 
     @classmethod
-    def build(cls, options: Estimation, factors: list[FactorCodes], family_wise: bool) -> TablePlan:
+    def build(
+        cls,
+        options: Estimation,
+        factors: list[FactorCodes],
+        family_wise: bool,
+        compared: list[str] | None = None,
+        *,
+        restricted: bool = True,
+    ) -> TablePlan:
         steps = []
         done: list[int] = []
         # a factor that is a function of another (x of position) gets its tables by summation
@@ -91,6 +107,11 @@ class TablePlan:
             for k, c in enumerate(factors)
         )
         top = max(int(c.counts.max()) for c in factors)
+        strata = (
+            _restricted.design_strata(list(factors), list(compared))
+            if restricted and compared
+            else (None,) * len(factors)
+        )
         return cls(
             options,
             tuple(factors),
@@ -98,6 +119,7 @@ class TablePlan:
             tuple(steps),
             onehots=onehots,
             field_bits=_kernels.field_bits(options.bins, top),
+            strata=strata,
         )
 
     def with_nulls(self) -> TablePlan:
@@ -109,9 +131,27 @@ class TablePlan:
         with self._memo.lock:
             if self._memo.nulls is None:
                 self._memo.nulls = tuple(
-                    shared_nulls(self.options, c.codes, c.n_levels, c.name) for c in self.factors
+                    shared_nulls(self.options, c.codes, c.n_levels, c.name) if s is None else None
+                    for c, s in zip(self.factors, self.strata, strict=True)
                 )
-        return replace(self, nulls=self._memo.nulls)
+                self._memo.restricted = tuple(
+                    None if s is None else _restricted.restricted_null(self.options, c, s)
+                    for c, s in zip(self.factors, self.strata, strict=True)
+                )
+        return replace(self, nulls=self._memo.nulls, restricted=self._memo.restricted)
+
+    def factor_options(self, k: int) -> Estimation:
+        """The options of factor ``k``'s marginal statistics: a restricted factor's shuffle
+        correction and permutation p-values come from :mod:`._restricted` instead."""
+        if self.strata[k] is None:
+            return self.options
+        return replace(
+            self.options,
+            correction="none" if self.options.correction == "shuffle" else self.options.correction,
+            significance=(
+                "none" if self.options.significance == "permutation" else self.options.significance
+            ),
+        )
 
     @property
     def n_variables(self) -> int:
@@ -126,6 +166,7 @@ class _NullMemo:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.nulls: tuple | None = None
+        self.restricted: tuple | None = None
 
     def __reduce__(self):
         return (_NullMemo, ())
@@ -216,13 +257,16 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
     bin_counts = min(tables, key=lambda t: t[0].shape[-1])[0].sum(axis=-1, dtype=np.int64)
     n_units = values.shape[0]
     out = np.empty((n_units, len(plan.factors), plan.n_variables))
+    strict = None
+    within_cache: dict = {}
+    var = {name: i for i, name in enumerate(UNIT_VARIABLES)}
     for k, (joint, sums, scores) in enumerate(tables):
         c = plan.factors[k]
         stats = factor_statistics(
             prepared,
             c.codes,
             c.n_levels,
-            options,
+            plan.factor_options(k),
             c.name,
             joint=joint,
             score_moments=scores,
@@ -230,18 +274,55 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
             known_null=plan.nulls[k],
         )
         moments = (np.broadcast_to(c.counts, sums.shape), sums, sum_squares)
-        out[:, k, 0] = stats.mi
-        out[:, k, 1] = stats.mi_raw
-        out[:, k, 2] = stats.null_mean
-        out[:, k, 3] = stats.p_value
-        out[:, k, 4] = stats.table.kl_selectivity()
-        out[:, k, 5] = selectivity.omega_from_moments(*moments)
-        out[:, k, 6] = selectivity.mean_response_from_moments(*moments)
+        mi, null_mean, p_value = stats.mi, stats.null_mean, stats.p_value
+        eta_squared_within = np.full(n_units, np.nan)
+        strata = plan.strata[k]
+        if strata is not None:
+            if strict is None:
+                strict = (
+                    prepared.scores
+                    if prepared.scores is not None
+                    else _copula.rank_scores(values, options.seed, keys)[0]
+                )
+            restricted = _restricted.restricted_statistics(
+                values, strict, prepared, c, strata, plan.restricted[k], options, within_cache
+            )
+            eta_squared_within = restricted.within
+            if options.correction == "shuffle":
+                null_mean = restricted.null_mean
+                mi = np.where(prepared.constant, 0.0, stats.mi_raw - null_mean)
+            if options.significance == "permutation":
+                p_value = np.where(prepared.constant, 1.0, restricted.p_value)
+        out[:, k, var["mi"]] = mi
+        out[:, k, var["mi_raw"]] = stats.mi_raw
+        out[:, k, var["mi_null_mean"]] = null_mean
+        out[:, k, var["p_value"]] = p_value
+        out[:, k, var["kl_selectivity"]] = stats.table.kl_selectivity()
+        out[:, k, var["omega_squared"]] = selectivity.omega_from_moments(*moments)
+        out[:, k, var["mean_response_selectivity"]] = selectivity.mean_response_from_moments(
+            *moments
+        )
+        out[:, k, var["eta_squared_within"]] = np.where(prepared.constant, 0.0, eta_squared_within)
+        out[:, k, var["eta_squared"]] = selectivity.eta_from_moments(*moments)
         if plan.family_wise:
-            observed, null = family_wise_null(prepared, stats, c.codes, c.n_levels, options, c.name)
+            if strata is None:
+                observed, null = family_wise_null(
+                    prepared, stats, c.codes, c.n_levels, options, c.name
+                )
+            else:
+                observed, null = _restricted.restricted_family_wise(
+                    within_cache[strata.key], c, strata, plan.restricted[k], options
+                )
             out[:, k, FWER_OBSERVED] = observed
             out[:, k, FWER_OBSERVED + 1 :] = null
-    out[:, :, 7] = _kernels.plugin_entropy(bin_counts)[:, None]
+    # entropies on fixed quantisers (DESIGN §5.2): on the table's quantile bins every untied
+    # unit would have log2(n_bins)
+    width = uniform_bins(values, options.n_bins)
+    width_counts = _kernels.joint_counts(width, options.n_bins, np.zeros(1, np.int64), 1)[..., 0]
+    out[:, :, var["entropy"]] = _kernels.plugin_entropy(width_counts)[:, None]
+    above = threshold_bins(values, options.threshold).sum(axis=-1, dtype=np.int64)
+    threshold_counts = np.stack([values.shape[-1] - above, above], axis=-1)
+    out[:, :, var["entropy_threshold"]] = _kernels.plugin_entropy(threshold_counts)[:, None]
     return out
 
 
@@ -293,6 +374,7 @@ def table_statistics(
     alpha: float,
     significance: str,
     family_wise: bool,
+    crossed: bool = False,
 ) -> dict[str, np.ndarray]:
     """The table stage: q-values, p_fwer and the selectivity measures of every unit.
 
@@ -302,7 +384,8 @@ def table_statistics(
     factor in ``compared``, or -1 for none.
     """
     out = {name: unit_stats[:, :, i] for i, name in enumerate(UNIT_VARIABLES)}
-    out["entropy"] = unit_stats[:, 0, 7]
+    for name in ("entropy", "entropy_threshold"):
+        out[name] = unit_stats[:, 0, UNIT_VARIABLES.index(name)]
     p = out["p_value"]
     q = np.empty_like(p)
     for fam in np.unique(families):
@@ -334,6 +417,12 @@ def table_statistics(
     share = np.full(p.shape, np.nan)
     share[:, compared] = np.where(any_coded[:, None], selectivity.shares_kernel(mi), np.nan)
     out["share"] = share
+    # in a crossed design the compared factors' main effects are orthogonal: what they leave of
+    # the variance is their interaction (and, with replicates, the noise)
+    main = out["eta_squared"][:, compared].sum(axis=1)
+    out["eta_squared_interaction"] = (
+        np.clip(1.0 - main, 0.0, 1.0) if crossed and len(compared) > 1 else np.full(len(p), np.nan)
+    )
     return out
 
 
@@ -350,9 +439,13 @@ FACTOR_VARIABLES = (
     "mean_response_selectivity",
     "share",
     "p_fwer",
+    "eta_squared_within",
+    "eta_squared",
 )
 UNIT_ONLY = (
     "entropy",
+    "entropy_threshold",
+    "eta_squared_interaction",
     "selectivity",
     "selectivity_normalized",
     "selectivity_min_normalized",

@@ -13,19 +13,27 @@ from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
 
 __all__ = ["PlantedKind", "planted_units"]
 
-PlantedKind = Literal["size", "position", "additive", "conjunctive", "silent", "noise"]
+PlantedKind = Literal["size", "position", "additive", "conjunctive", "mixed", "silent", "noise"]
 KINDS: tuple[str, ...] = get_args(PlantedKind)
 
 
 def planted_units(
     *,
-    kinds: Sequence[PlantedKind] = KINDS,
+    kinds: Sequence[PlantedKind] = (
+        "size",
+        "position",
+        "additive",
+        "conjunctive",
+        "silent",
+        "noise",
+    ),
     n_units: int = 10,
     noise: Sequence[float] = (0.25, 0.5, 1.0),
     n_sizes: int = 10,
     n_x: int = 10,
     n_y: int = 10,
     repeats: int = 1,
+    mix: Sequence[float] = (0.03, 0.1, 0.3),
     layer: str = "planted",
     seed: int | np.random.Generator | None = 0,
 ) -> xr.DataArray:
@@ -38,11 +46,15 @@ def planted_units(
     - ``"position"``: a 2-D Gaussian bump over (x, y);
     - ``"additive"``: the mean of a size and a position tuning (both factors, no interaction);
     - ``"conjunctive"``: their product (responds only to one size at one place: synergy);
+    - ``"mixed"``: a weak position code riding on a strong size code,
+      √(1 − w)·s̃ + √w·p̃ with s̃, p̃ the size and position tunings standardised over the grid,
+      so that position explains exactly the share ``w`` of the variance (one unit set per
+      value of ``mix``; on a crossed grid the two parts are uncorrelated);
     - ``"silent"``: constant 0 (no noise); ``"noise"``: noise only.
 
     Parameters
     ----------
-    kinds : sequence of str, default=all six
+    kinds : sequence of str, default=all but ``"mixed"``
         Kinds to plant, in order.
     n_units : int, default=10
         Units per kind and noise level.
@@ -51,7 +63,10 @@ def planted_units(
     n_sizes, n_x, n_y : int, default=10
         Levels per factor (sizes 16..64 px, x and y 40..184 px on a 224 px canvas).
     repeats : int, default=1
-        Stimuli per grid cell (each with fresh noise).
+        Stimuli per grid cell (each with fresh noise). With ``noise=(0.0,)`` and one repeat the
+        units are deterministic functions of the grid, the regime of a real network.
+    mix : sequence of float, default=(0.03, 0.1, 0.3)
+        Position's share of the variance of the ``"mixed"`` units, each in [0, 1].
     layer : str, default="planted"
         Value of the ``layer`` coordinate.
     seed : int, Generator or None, default=0
@@ -61,8 +76,10 @@ def planted_units(
     -------
     DataArray
         Dims ``("stimulus", "unit")``, factor coordinates ``size``, ``x``, ``y`` on ``stimulus``;
-        ``layer``, ``index``, ``kind`` (the planted kind), ``noise`` and ``snr`` (variance of
-        the tuning over the stimuli / noise variance; 0 for silent and noise units) on ``unit``.
+        ``layer``, ``index``, ``kind`` (the planted kind), ``noise``, ``snr`` (variance of
+        the tuning over the stimuli / noise variance; 0 for silent and noise units) and
+        ``position_share`` (position's planted share of the tuning's variance: 0 for size, 1
+        for position, ``w`` for mixed units, NaN for the others) on ``unit``.
 
     Examples
     --------
@@ -87,22 +104,42 @@ def planted_units(
             f"{where} needs at least one kind and one noise level; got "
             f"kinds={kinds}, noise={list(noise)}."
         )
+    mixes = [check_real(w, name="mix", where=where, minimum=0.0, maximum=1.0) for w in mix]
+    if "mixed" in kinds and not mixes:
+        raise ValueError(f"{where} needs at least one value of 'mix' for kind 'mixed'; got [].")
     rng = as_rng(seed)
 
     grid = np.stack(np.meshgrid(*[np.linspace(0, 1, n) for n in levels], indexing="ij"), -1)
     t = np.repeat(grid.reshape(-1, 3), repeats, axis=0)  # (S, 3) in [0, 1]
-    kind_of = np.repeat(kinds, n_units * len(sigmas))
-    sigma_of = np.tile(np.repeat(sigmas, n_units), len(kinds))
+    per_kind = [n_units * len(sigmas) * (len(mixes) if k == "mixed" else 1) for k in kinds]
+    kind_of = np.repeat(kinds, per_kind)
+    sigma_of = np.concatenate(
+        [np.tile(np.repeat(sigmas, n_units), len(mixes) if k == "mixed" else 1) for k in kinds]
+    )
+    share_of = np.full(len(kind_of), np.nan)
+    share_of[kind_of == "size"] = 0.0
+    share_of[kind_of == "position"] = 1.0
+    share_of[kind_of == "mixed"] = np.repeat(mixes, n_units * len(sigmas))[
+        : int((kind_of == "mixed").sum())
+    ]
     n_total = len(kind_of)
 
     size_tuning = _size_tuning(t[:, 0], n_total, rng)
     position_tuning = _position_tuning(t[:, 1:], n_total, rng)
     signal = np.zeros_like(size_tuning)
+
+    def standard(curve: np.ndarray) -> np.ndarray:
+        sd = curve.std(axis=0)
+        return (curve - curve.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+    w = np.nan_to_num(share_of)
+    mixed = np.sqrt(1 - w) * standard(size_tuning) + np.sqrt(w) * standard(position_tuning)
     for kind, curve in (
         ("size", size_tuning),
         ("position", position_tuning),
         ("additive", 0.5 * (size_tuning + position_tuning)),
         ("conjunctive", size_tuning * position_tuning),
+        ("mixed", mixed),
     ):
         chosen = kind_of == kind
         signal[:, chosen] = curve[:, chosen]
@@ -126,6 +163,7 @@ def planted_units(
             "kind": (UNIT, kind_of.astype(str)),
             "noise": (UNIT, sigma_of),
             "snr": (UNIT, snr),
+            "position_share": (UNIT, share_of),
         },
         name="activation",
         attrs={"model": "planted", "seed": -1 if not isinstance(seed, int) else seed},

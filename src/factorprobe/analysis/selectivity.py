@@ -111,6 +111,21 @@ def omega_from_moments(count, total, squares) -> np.ndarray:
     return np.where(flat, 0.0, np.clip(omega, 0.0, 1.0))
 
 
+def eta_from_moments(count, total, squares) -> np.ndarray:
+    """One-way η² = SS_between / SS_total from per-level moments ``(..., L)``: the share of the
+    response's variance the factor's level means explain (in a crossed design, the factor's
+    main effect); 0 for a constant response."""
+    n = count.sum(axis=-1)
+    grand = total.sum(axis=-1)
+    ss_total = squares.sum(axis=-1) - grand**2 / n
+    ss_between = (total**2 / count).sum(axis=-1) - grand**2 / n
+    scale = np.abs(squares.sum(axis=-1))
+    flat = ss_total <= 1e-12 * np.maximum(scale, np.finfo(float).tiny)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eta = ss_between / ss_total
+    return np.where(flat, 0.0, np.clip(eta, 0.0, 1.0))
+
+
 # ---------------------------------------------------------------- wrappers
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import dask
 import dask.array as da
@@ -10,7 +11,7 @@ import numpy as np
 import xarray as xr
 from dask.base import is_dask_collection
 
-from factorprobe._validation import check_int, check_real
+from factorprobe._validation import check_choice, check_int, check_real
 from factorprobe.analysis import _kernels
 from factorprobe.analysis._estimate import (
     Correction,
@@ -20,6 +21,7 @@ from factorprobe.analysis._estimate import (
     seed_int,
     unit_keys,
 )
+from factorprobe.analysis._restricted import CORRECTION_PERMUTATIONS
 from factorprobe.analysis._table_stages import (
     FACTOR_VARIABLES,
     TABLE_LAYOUT,
@@ -41,6 +43,8 @@ from factorprobe.dims import FACTOR, FACTOR_GROUPS, INDEX, LAYER, STIMULUS, UNIT
 __all__ = ["unit_table"]
 
 NONE = "none"
+Null = Literal["restricted", "free"]
+NULLS: tuple[str, ...] = get_args(Null)
 
 
 def unit_table(
@@ -52,6 +56,7 @@ def unit_table(
     estimator: Estimator = "copula",
     correction: Correction = "shuffle",
     significance: Significance = "permutation",
+    null: Null = "restricted",
     n_permutations: int = 1000,
     n_bins: int = 8,
     quantizer: Quantizer = "quantile",
@@ -77,18 +82,32 @@ def unit_table(
     layers : str or sequence of str, optional
         Restrict the table to these layers (values of the ``layer`` coordinate); default all.
     estimator : {"copula", "plugin"}, default="copula"
-        MI estimator (docs/estimators.md: "which estimator when"). The defaults (copula, shuffle
-        correction, 1000-shuffle permutation p-values) are the configuration that recovered the
-        preferred factor of planted units best at 5–10 stimuli per position level while keeping
-        null p-values uniform for size and position; the G-test is not calibrated for position.
+        Estimator of the marginal MI (docs/estimators.md: "which estimator when").
     correction : {"shuffle", "analytic", "none"}, default="shuffle"
-        Bias correction of ``mi``: minus the permutation-null mean, or Miller–Madow (plug-in) /
-        the Gaussian-entropy correction (copula).
+        Bias correction of ``mi``: minus the mean of the design's null (below), or
+        Miller–Madow (plug-in) / the Gaussian-entropy correction (copula).
     significance : {"permutation", "gtest", "none"}, default="permutation"
-        ``p_value`` from ``n_permutations`` label shuffles, or from the likelihood-ratio (G)
-        test, which is only calibrated with enough expected counts per cell.
+        ``p_value`` from ``n_permutations`` shuffles (below), or from the likelihood-ratio (G)
+        test of the marginal MI, which assumes free shuffles and enough expected counts.
+    null : {"restricted", "free"}, default="restricted"
+        The shuffles of the null. ``"restricted"``: a factor is shuffled only within its
+        *strata*, the joint levels of the other compared factors that share no member with it
+        (size within positions; position, x and y within sizes), as in permutation tests for
+        factorial designs (Anderson & ter Braak 2003). On a crossed grid this keeps the
+        design's balance, so the corrected MI of an uncoded factor is centred on 0 (a free
+        shuffle breaks the balance and drives it negative); on a design that is not crossed
+        it keeps the factors' dependence, so the test asks whether the unit carries the
+        factor beyond what the other factors explain. The test statistic is then
+        ``eta_squared_within``, the factor's η² on normal scores of the responses ranked
+        within each stratum (a normal-scores Friedman test), which sees a weak code riding on
+        a strong one; units constant within every stratum get p = 1. A factor without strata
+        (no other compared factor) is shuffled freely. ``"free"``: free shuffles of every
+        factor and MI as the statistic (the behaviour before 0.2; valid for samples, not for
+        a crossed design). The attrs ``null`` and ``statistic`` say what was used.
     n_permutations : int, default=1000
-        Label shuffles; one null is shared by all units with the same bin counts.
+        Shuffles of the p-values (one null shared by all units). The restricted null mean of
+        the marginal MI depends on the unit, so each unit's is estimated from the first
+        ``min(n_permutations, 100)`` shuffles (attrs ``correction_permutations``).
     n_bins, quantizer, threshold
         Quantisation of the response (see :func:`~factorprobe.analysis.quantize`).
     alpha : float, default=0.05
@@ -121,8 +140,12 @@ def unit_table(
     Dataset
         Over ``unit`` (with the input's ``layer``/``index`` coordinates) and ``factor``:
         ``mi`` (bias-corrected), ``mi_raw``, ``mi_null_mean``, ``p_value``, ``q_value`` (BH per
-        layer), ``kl_selectivity``, ``omega_squared``, ``mean_response_selectivity``, ``share``
-        (compared factors), ``factor_entropy``; per unit ``entropy``, ``selectivity`` (SI on
+        layer), ``eta_squared_within`` (the test statistic), ``eta_squared`` (variance
+        explained by the factor's level means), ``kl_selectivity``, ``omega_squared``,
+        ``mean_response_selectivity``, ``share`` (compared factors), ``factor_entropy``; per
+        unit ``entropy`` (equal-width bins), ``entropy_threshold`` (1 bit at ``threshold``),
+        ``eta_squared_interaction`` (what the compared factors' main effects leave: their
+        interaction, NaN unless crossed), ``selectivity`` (SI on
         bias-corrected bits), ``selectivity_normalized`` (on I / H(F)),
         ``selectivity_min_normalized`` (on I / min(H(R), H(F))), ``selectivity_omega`` (on ω²),
         ``modularity`` and ``preferred_factor`` (``"none"`` when no compared factor has
@@ -144,6 +167,9 @@ def unit_table(
     Panzeri, S. & Treves, A. (1996). Network 7, 87–107 (bias and shuffle correction).
     Benjamini, Y. & Hochberg, Y. (1995). J. R. Stat. Soc. B 57, 289–300.
     Westfall, P. H. & Young, S. S. (1993). Resampling-Based Multiple Testing. Wiley.
+    Anderson, M. J. & ter Braak, C. J. F. (2003). J. Stat. Comput. Simul. 73, 85–113
+    (restricted permutations in factorial designs).
+    Friedman, M. (1937). J. Am. Stat. Assoc. 32, 675–701 (ranks within blocks).
     Ridgeway, K. & Mozer, M. C. (2018). NeurIPS (modularity).
 
     Examples
@@ -187,10 +213,13 @@ def unit_table(
     names = _factor_names(factors, where=where)
     compared = _compared(names, compare, where=where)
     coded = [factor_codes(acts, f, where=where) for f in names]
+    crossed = False
     if len(compared) > 1:
-        check_dependence([coded[names.index(f)] for f in compared], stacklevel=3)
-
-    plan = TablePlan.build(options, coded, family_wise)
+        dependence = check_dependence([coded[names.index(f)] for f in compared], stacklevel=3)
+        # NaN between a factor and its own group: not crossed
+        crossed = bool(np.all(dependence[~np.eye(len(compared), dtype=bool)] == 0.0))
+    check_choice(null, NULLS, name="null", where=where)
+    plan = TablePlan.build(options, coded, family_wise, compared, restricted=null == "restricted")
     keys = unit_keys(*_unit_labels(acts), acts.sizes[UNIT])
     factor_entropy = np.asarray([_kernels.plugin_entropy(c.counts) for c in coded])
     finish = {
@@ -199,6 +228,7 @@ def unit_table(
         "alpha": alpha,
         "significance": significance,
         "family_wise": family_wise,
+        "crossed": crossed,
     }
     lazy = is_dask_collection(acts.data) or scheduler is not None
     if lazy:
@@ -235,7 +265,15 @@ def unit_table(
         "family_wise": int(family_wise),
         "n_stimuli": int(acts.sizes[STIMULUS]),
         "q_value_family": "layer" if LAYER in ds.coords else "all units",
+        "null": _null_description(names, plan.strata),
+        "statistic": (
+            "p_value: eta_squared_within (normal scores of the within-stratum ranks) for factors "
+            "with strata, else mi"
+        ),
+        "crossed": int(crossed),
     }
+    if any(s is not None for s in plan.strata) and options.correction == "shuffle":
+        ds.attrs["correction_permutations"] = min(n_permutations, CORRECTION_PERMUTATIONS)
     if scheduler is not None:
         (ds,) = compute(ds, scheduler=scheduler)
     return ds
@@ -304,15 +342,49 @@ def _preferred_names(position: np.ndarray, choices: np.ndarray) -> np.ndarray:
 #: tables is generated from these attrs, so a new variable must be described here.
 VARIABLES: dict[str, tuple[str, str]] = {
     "mi": (
-        "mutual information between the quantised response and the factor, bias-corrected "
-        "(estimator and correction in the table attrs)",
+        "marginal mutual information I(R; F) between the response and the factor, minus the "
+        "mean of the design's null (estimator, correction and null in the table attrs: the "
+        "Gaussian-copula estimate is not bounded by a binned entropy, the plug-in one by "
+        "log2 n_bins)",
         "bits",
     ),
-    "mi_raw": ("mutual information before bias correction", "bits"),
-    "mi_null_mean": ("mean mutual information over the permutation null (label shuffles)", "bits"),
+    "mi_raw": (
+        "marginal mutual information before bias correction (estimator in the attrs)",
+        "bits",
+    ),
+    "mi_null_mean": (
+        "mean marginal mutual information under the design's null: shuffles within the strata "
+        "of the other compared factors (attrs 'null'), or free shuffles",
+        "bits",
+    ),
     "p_value": (
-        "significance of mi against the null of no dependence (test in the table attrs)",
+        "permutation p-value of eta_squared_within under shuffles within the strata of the "
+        "other compared factors; of mi under free shuffles for a factor without strata "
+        "(attrs 'null', 'statistic')",
         "1",
+    ),
+    "eta_squared_within": (
+        "share of the variance of the within-stratum normal scores (the response ranked within "
+        "each level of the other compared factors) explained by the factor: how consistently "
+        "it orders the responses in every stratum, 1 = the same order everywhere; the "
+        "statistic of p_value, which sees a weak code riding on a strong one; NaN for a "
+        "factor without strata",
+        "1",
+    ),
+    "eta_squared": (
+        "share of the response's variance explained by the factor's level means (one-way eta "
+        "squared; the main effect in a crossed design)",
+        "1",
+    ),
+    "eta_squared_interaction": (
+        "1 - sum of the compared factors' eta squared: their interaction (plus noise with "
+        "replicates; with one stimulus per cell the highest interaction is the error term); "
+        "NaN unless the compared factors are crossed",
+        "1",
+    ),
+    "entropy_threshold": (
+        "entropy of the response thresholded at 'threshold' (1 bit at most; Amjad et al. 2018)",
+        "bits",
     ),
     "q_value": ("Benjamini-Hochberg q-value over all unit x factor tests of the layer", "1"),
     "p_fwer": ("family-wise adjusted p-value (Westfall-Young max-statistic over the layer)", "1"),
@@ -321,7 +393,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "KL(p(R | F=f) || p(R)) (Amjad et al. 2018)",
         "bits",
     ),
-    "entropy": ("entropy of the quantised response H(R)", "bits"),
+    "entropy": (
+        "entropy of the response in n_bins equal-width bins over the unit's range (a fixed "
+        "quantiser, not the table's quantile bins, on which it would be log2 n_bins)",
+        "bits",
+    ),
     "factor_entropy": ("entropy of the factor H(F) over the stimuli", "bits"),
     "omega_squared": (
         "variance of the response explained by the factor, bias-corrected (one-way omega squared)",
@@ -351,6 +427,14 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "preferred_factor": ("compared factor with the largest significant MI, or 'none'", ""),
 }
+
+
+def _null_description(names: list[str], strata: tuple) -> str:
+    """Which shuffles each factor's null uses, e.g. ``"size: within levels of position; ..."``."""
+    return "; ".join(
+        f"{name}: {'free shuffles' if s is None else s.describe()}"
+        for name, s in zip(names, strata, strict=True)
+    )
 
 
 def _select_layers(acts: xr.DataArray, layers: str | Sequence[str] | None) -> xr.DataArray:
@@ -428,6 +512,10 @@ def _order(variables) -> list[str]:
         "preferred_factor",
     ]
     rest = [
+        "eta_squared_within",
+        "eta_squared",
+        "eta_squared_interaction",
+        "entropy_threshold",
         "mi_null_mean",
         "omega_squared",
         "mean_response_selectivity",

@@ -43,6 +43,7 @@ class Recorder:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._counts: dict[str, int] = {}
         self._values: dict[str, torch.Tensor] = {}
+        self._batch: int | None = None
 
     def __enter__(self) -> Recorder:
         modules = dict(self._module.named_modules())
@@ -68,16 +69,42 @@ class Recorder:
         self._remove()
 
     def pop(self) -> dict[str, torch.Tensor]:
-        """The values recorded in the last forward pass, by layer, as ``(batch, units)``."""
+        """The values recorded in the last forward pass, by layer, as ``(batch, units)``.
+
+        Raises
+        ------
+        ValueError
+            A layer did not run in that pass, or gave another number of units than when the
+            layers were resolved (a model whose path depends on the batch).
+        """
+        model = type(self._module).__name__
+        batch = f"a batch of {self._batch} stimuli" if self._batch is not None else "a batch"
         missing = [t.layer for t in self._targets if t.layer not in self._values]
         if missing:
-            raise RuntimeError(f"Layers {missing} did not run in the last forward pass.")
+            raise ValueError(
+                f"Layer(s) {', '.join(repr(m) for m in missing)} of model {model!r} did not "
+                f"run in the forward pass of {batch}, though they ran when the layers were "
+                f"found; capture needs layers that run on every batch: name others, or try "
+                f"another batch_size."
+            )
+        for t in self._targets:
+            got = self._values[t.layer].shape[1]
+            if got != t.n_units:
+                raise ValueError(
+                    f"Layer {t.layer!r} of model {model!r} gave {got} units for {batch} but "
+                    f"{t.n_units} when the layers were found; capture needs layers whose width "
+                    f"does not depend on the batch: name others."
+                )
         values, self._values = self._values, {}
         return values
 
     def _restart(self, module: nn.Module, args: tuple) -> None:
         self._counts.clear()
         self._values.clear()
+        first = args[0] if args else None
+        self._batch = (
+            int(first.shape[0]) if isinstance(first, torch.Tensor) and first.ndim else None
+        )
 
     def _hook(self, name: str, calls: dict[int, str]):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:

@@ -21,6 +21,7 @@ logits) reports its own output either way.
 from __future__ import annotations
 
 import difflib
+import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -177,6 +178,7 @@ def _resolve(
     else:
         names, pooled = _named_layers(model, calls, layers), None
     firsts = {c.name: c for c in calls if c.call == 0}
+    _warn_repeated(model, names, calls)
     targets = []
     for name in names:
         call = firsts[name]
@@ -192,6 +194,21 @@ def _resolve(
         else:
             targets.append(Target(name, act.name, act.call, "post", n_units))
     return targets
+
+
+def _warn_repeated(model: ProbedModel, names: Sequence[str], calls: list[_Call]) -> None:
+    """Warn about layers that run more than once in a forward pass (only the first is kept)."""
+    runs = {name: sum(c.name == name for c in calls) for name in names}
+    repeated = {name: n for name, n in runs.items() if n > 1}
+    if repeated:
+        listed = ", ".join(f"{name!r} ({n} times)" for name, n in repeated.items())
+        warnings.warn(
+            f"Layer(s) {listed} of model {model.name!r} run more than once in one forward "
+            f"pass; capture records only each one's first call, so later calls are not in the "
+            f"activations.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _default_layers(calls: list[_Call]) -> tuple[list[str], str | None]:
@@ -287,10 +304,12 @@ def _trace(model: ProbedModel) -> list[_Call]:
         with _eval_mode(module), torch.inference_mode():
             module(x)
     except Exception as err:
-        raise RuntimeError(
+        # the input is what the user configured (size, channels): an input error, one line
+        raise ValueError(
             f"Model {model.name!r} failed on a zero input of size "
             f"{model.input_size[0]}x{model.input_size[1]} px with {model.in_chans} channel(s) "
-            f"({type(err).__name__}: {err})."
+            f"({type(err).__name__}: {' '.join(str(err).split())[:300]}); check input_size, "
+            f"and mean and std (one value per input channel)."
         ) from err
     finally:
         for handle in handles:

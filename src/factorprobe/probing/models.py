@@ -26,7 +26,13 @@ import torch
 from torch import nn
 
 from factorprobe._validation import check_int
-from factorprobe.probing.checkpoints import file_digest, first_line, load_into, read_state_dict
+from factorprobe.probing.checkpoints import (
+    check_declared_network,
+    file_digest,
+    first_line,
+    load_into,
+    read_state_dict,
+)
 
 _WHERE = "load_model"
 _HUB_TIMEOUT_S = 3.0
@@ -251,7 +257,7 @@ def _load_embedded(
     std: Sequence[float] | None,
     model_kwargs: dict[str, Any],
 ) -> ProbedModel:
-    from factorprobe.probing.embedded.network import NetworkConfig, SwishCNN
+    from factorprobe.probing.embedded.network import SwishCNN
 
     if name:
         raise ValueError(f"Unknown model 'embedded:{name}' for {_WHERE}; valid: 'embedded'.")
@@ -262,7 +268,13 @@ def _load_embedded(
         )
     path = Path(weights) if weights is not None else _embedded_file(EMBEDDED_WEIGHTS)
     state, metadata = read_state_dict(path)
-    config = NetworkConfig.from_json(metadata["config"]) if "config" in metadata else None
+    config = _network_config(metadata, path)
+    # the network the metadata declares is built without memory first, so that metadata
+    # declaring a huge network is refused before anything is allocated
+    if config is not None:
+        with torch.device("meta"):
+            declared = SwishCNN(config)
+        check_declared_network(declared, state, path, "embedded")
     network = SwishCNN(config)
     load_into(network, state, path, "embedded")
     size = network.config.input_size
@@ -273,15 +285,41 @@ def _load_embedded(
         )
     network.eval().to(memory_format=torch.channels_last)
     described = "factorprobe embedded" if weights is None else str(path)
-    return ProbedModel(
+    loaded = ProbedModel(
         module=network,
         name=EMBEDDED_NAME,
         input_size=(size, size),
-        mean=tuple(mean) if mean is not None else tuple(json.loads(metadata.get("mean", "[0.5]"))),
-        std=tuple(std) if std is not None else tuple(json.loads(metadata.get("std", "[0.5]"))),
+        mean=mean if mean is not None else tuple(json.loads(metadata.get("mean", "[0.5]"))),
+        std=std if std is not None else tuple(json.loads(metadata.get("std", "[0.5]"))),
         weights=f"{described} (sha256 {file_digest(path)})",
         channels_last=True,
     )
+    _check_channels(loaded, 1, "the embedded model", "grayscale")
+    return loaded
+
+
+def _network_config(metadata: dict[str, str], path: Path) -> Any:
+    """The architecture recorded in a checkpoint's metadata (None: the default one)."""
+    from factorprobe.probing.embedded.network import NetworkConfig
+
+    if "config" not in metadata:
+        return None
+    try:
+        return NetworkConfig.from_json(metadata["config"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(
+            f"Weights {str(path)!r} declare an embedded network that cannot be built "
+            f"({first_line(err)}); use a file written by 'factorprobe train'."
+        ) from err
+
+
+def _check_channels(model: ProbedModel, channels: int, what: str, kind: str) -> None:
+    """Refuse a normalisation whose number of channels differs from the network's input."""
+    if model.in_chans != channels:
+        raise ValueError(
+            f"'mean' and 'std' of {_WHERE} need one value per input channel, and {what} takes "
+            f"{channels} ({kind}); got {len(model.mean)} values: {list(model.mean)}."
+        )
 
 
 @register_source(
@@ -333,17 +371,19 @@ def _load_timm(
     else:
         described = "random init"
     config = timm.data.resolve_model_data_config(network)
-    _, height, width = config["input_size"]
+    channels, height, width = config["input_size"]
     network.eval().to(memory_format=torch.channels_last)
-    return ProbedModel(
+    loaded = ProbedModel(
         module=network,
         name=f"timm:{name}",
         input_size=_as_input_size(input_size) if input_size is not None else (height, width),
-        mean=tuple(mean) if mean is not None else tuple(config["mean"]),
-        std=tuple(std) if std is not None else tuple(config["std"]),
+        mean=mean if mean is not None else tuple(config["mean"]),
+        std=std if std is not None else tuple(config["std"]),
         weights=described,
         channels_last=True,
     )
+    _check_channels(loaded, int(channels), f"'timm:{name}'", "its in_chans")
+    return loaded
 
 
 def _load_module(
@@ -366,8 +406,8 @@ def _load_module(
         module=module,
         name=type(module).__name__,
         input_size=input_size,  # type: ignore[arg-type]
-        mean=tuple(mean),  # type: ignore[arg-type]
-        std=tuple(std),  # type: ignore[arg-type]
+        mean=mean,  # type: ignore[arg-type]
+        std=std,  # type: ignore[arg-type]
         weights="user module",
     )
 
@@ -422,7 +462,8 @@ def _as_floats(value: object, name: str) -> tuple[float, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
         raise TypeError(
             f"The {name!r} parameter of {_WHERE} must be a non-empty sequence of numbers, one "
-            f"per input channel; got {value!r}."
+            f"per input channel (e.g. {name}=({'1.0' if name == 'std' else '0.0'},) for one "
+            f"grayscale channel); got {value!r}."
         )
     if not all(isinstance(v, Real) and not isinstance(v, bool) for v in value):
         raise TypeError(f"The {name!r} parameter of {_WHERE} must hold numbers; got {value!r}.")

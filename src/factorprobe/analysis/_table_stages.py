@@ -375,6 +375,8 @@ def table_statistics(
     significance: str,
     family_wise: bool,
     crossed: bool = False,
+    factor_df: np.ndarray | None = None,
+    n_stimuli: int = 0,
 ) -> dict[str, np.ndarray]:
     """The table stage: q-values, p_fwer and the selectivity measures of every unit.
 
@@ -392,6 +394,8 @@ def table_statistics(
         members = families == fam
         q[members] = _kernels.benjamini_hochberg(p[members].reshape(-1)).reshape(p[members].shape)
     out["q_value"] = q
+    if crossed and len(compared) > 1:
+        out["omega_squared"] = _additive_omega(out["eta_squared"], compared, factor_df, n_stimuli)
     if family_wise:
         out["p_fwer"] = max_statistic_pvalues(
             unit_stats[:, :, FWER_OBSERVED], unit_stats[:, :, FWER_OBSERVED + 1 :], families
@@ -424,6 +428,20 @@ def table_statistics(
         np.clip(1.0 - main, 0.0, 1.0) if crossed and len(compared) > 1 else np.full(len(p), np.nan)
     )
     return out
+
+
+def _additive_omega(
+    eta: np.ndarray, compared: np.ndarray, factor_df: np.ndarray, n_stimuli: int
+) -> np.ndarray:
+    """ω² of every factor from the additive model of the compared factors (a crossed design):
+    its residual, the compared factors' interaction (the error term with one stimulus per cell)
+    plus any replicate noise, is the error. As fractions of SS_total, with e = MS_error /
+    SS_total: ω²_k = (η²_k − df_k e) / (1 + e)."""
+    df_error = n_stimuli - 1 - factor_df[compared].sum()
+    residual = np.clip(1.0 - eta[:, compared].sum(axis=1), 0.0, 1.0)
+    e = residual / df_error if df_error > 0 else np.full(len(eta), np.nan)
+    omega = (eta - factor_df[None, :] * e[:, None]) / (1.0 + e[:, None])
+    return np.clip(omega, 0.0, 1.0)
 
 
 #: Variables of :func:`table_array` over ``(unit, factor)``, then those over ``unit`` (repeated

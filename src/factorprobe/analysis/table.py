@@ -229,6 +229,8 @@ def unit_table(
         "significance": significance,
         "family_wise": family_wise,
         "crossed": crossed,
+        "factor_df": np.asarray([c.n_levels - 1 for c in coded], dtype=np.float64),
+        "n_stimuli": int(acts.sizes[STIMULUS]),
     }
     lazy = is_dask_collection(acts.data) or scheduler is not None
     if lazy:
@@ -400,7 +402,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "factor_entropy": ("entropy of the factor H(F) over the stimuli", "bits"),
     "omega_squared": (
-        "variance of the response explained by the factor, bias-corrected (one-way omega squared)",
+        "variance of the response explained by the factor, bias-corrected: omega squared with "
+        "the additive model's residual of the compared factors as error when they are crossed "
+        "(their interaction, the error term with one stimulus per cell), else one-way",
         "1",
     ),
     "mean_response_selectivity": (

@@ -230,10 +230,25 @@ def test_option_errors(kwargs, error, match):
         two_way_anova(acts, **kwargs)
 
 
-def test_design_errors():
+def test_one_stimulus_per_cell_tests_main_effects_against_the_interaction():
+    # a deterministic network on a grid: no replicates, the interaction is the error term
     s, x, y = _design(repeats=1)
-    with pytest.raises(ValueError, match=r"needs replicate stimuli in some \('size', 'position'\)"):
-        two_way_anova(_acts(s * 1.0, size=s, x=x, y=y))
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(x.max() + 1)[x] + rng.standard_normal(y.max() + 1)[y]
+    interaction = 0.3 * rng.standard_normal(s.size)
+    r = np.stack([s * 1.0 + interaction, s + g + interaction], 1)
+    res = two_way_anova(_acts(r, size=s, x=x, y=y))
+    assert res.attrs["error"] == "interaction (one stimulus per cell)"
+    assert res["category"].values.tolist() == ["pure", "linear_mixed"]
+    assert np.isnan(res["p_value"].values[:, 2]).all()
+    # F of a main effect is MS_effect / MS_interaction
+    ss = res["ss"].values[0]
+    df = res["df"].values
+    expected = (ss[0] / df[0]) / (ss[2] / df[2])
+    np.testing.assert_allclose(res["f"].values[0, 0], expected)
+
+
+def test_design_errors():
     a = np.repeat([0, 1, 2], 4)
     with pytest.raises(ValueError, match=r"needs a design that crosses 'a' and 'b'; they are"):
         two_way_anova(_acts(np.arange(12.0), a=a, b=a + 10), ("a", "b"))

@@ -228,3 +228,11 @@ def test_embedded_layer_that_decodes_x_has_position_units():
     # different statistics, so a few significant units can still have mi <= 0 and SI = 1)
     # (measured: 66 of the 72)
     assert np.mean(table["selectivity"].values[position] < 1.0) >= 0.75
+
+
+def test_conditional_mi_on_a_one_per_cell_grid_points_to_the_table():
+    from factorprobe.analysis import conditional_mutual_information
+
+    acts = planted_units(kinds=("size",), n_units=2, noise=(0.0,), n_sizes=3, n_x=3, n_y=3)
+    with pytest.raises(ValueError, match=r"degenerate .* use unit_table, whose p_value"):
+        conditional_mutual_information(acts, "size", "position")

@@ -122,9 +122,17 @@ def two_way_anova(
     KeyError
         If a factor is not a coordinate on ``stimulus``.
     ValueError
-        If the factors are confounded (the design does not cross them), the interaction is not
-        estimable, or no cell has two stimuli (no error term: a noise-free network shown one
-        image per cell must vary another factor, such as shape, to be tested).
+        If the factors are confounded (the design does not cross them) or the interaction is
+        not estimable.
+
+    Notes
+    -----
+    With one stimulus per cell (a deterministic network on a grid) there is no within-cell
+    error: the main effects are tested against the interaction, the additive model's residual
+    (as in a randomised-block design), and the interaction itself is not tested (its F, p, η²
+    and ω² are NaN, its sum of squares is reported; attrs ``error``). A unit can then be
+    ``pure`` or ``linear_mixed``; ``eta_squared_interaction`` of
+    :func:`~factorprobe.analysis.unit_table` gives the interaction's share of the variance.
 
     References
     ----------
@@ -167,7 +175,15 @@ def two_way_anova(
     effects = [a.name, b.name, f"{a.name}:{b.name}"]
     df = np.array(design["df"], dtype=np.float64)
     n_stim = acts.sizes[STIMULUS]
+    replicated = df[3] >= 1
+    if not replicated:
+        # one stimulus per cell (a deterministic network on a grid): the interaction is the
+        # error term of the additive model, and is not tested itself
+        ss = ss.copy(data=np.concatenate([ss.values[:, :3], ss.values[:, 2:3]], axis=1))
+        df[3] = df[2]
     f, p, eta, omega = _statistics(ss.values, df, n_stim)
+    if not replicated:
+        f[:, 2] = p[:, 2] = eta[:, 2] = omega[:, 2] = np.nan
     ds = xr.Dataset(coords={k: v for k, v in ss.coords.items() if k != EFFECT})
     ds = ds.assign_coords({EFFECT: effects})
     ss_err = ss.values[:, 3]
@@ -200,6 +216,7 @@ def two_way_anova(
     ds.attrs = {
         "factors": f"{a.name},{b.name}",
         "ss_type": "II",
+        "error": "within-cell" if replicated else "interaction (one stimulus per cell)",
         "df_error": float(df[3]),
         "n_stimuli": n_stim,
         "alpha": alpha,
@@ -215,6 +232,10 @@ def _statistics(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """F, p, partial η² and ω² of the three effects from ``ss (U, 4)`` and ``df (4,)``."""
     effect, error = ss[:, :3], ss[:, 3:]
+    # sums of squares at rounding level are zero (a deterministic unit's exact fits)
+    scale = 1e-12 * (effect.sum(axis=1, keepdims=True) + error)
+    effect = np.where(effect <= scale, 0.0, effect)
+    error = np.where(error <= scale, 0.0, error)
     ms_error = error / df[3]
     with np.errstate(invalid="ignore", divide="ignore"):
         f = (effect / df[:3]) / ms_error
@@ -255,12 +276,6 @@ def _design(a: FactorCodes, b: FactorCodes, *, where: str) -> dict:
         raise ValueError(
             f"{where} cannot estimate the {a.name!r} × {b.name!r} interaction: "
             f"{n_cells} of {a.n_levels * b.n_levels} combinations occur; use a full grid."
-        )
-    if df_error < 1:
-        raise ValueError(
-            f"{where} needs replicate stimuli in some ({a.name!r}, {b.name!r}) cell to estimate "
-            f"the error; each of the {n_cells} cells has 1 stimulus (vary another factor such "
-            "as shape, add repeats, or analyse a coarser pair such as ('size', 'x'))."
         )
     return {
         "cell_codes": cell_codes,

@@ -272,8 +272,10 @@ def joint_factor(a: FactorCodes, b: FactorCodes, *, where: str) -> FactorCodes:
     if counts.min() < 2:
         raise ValueError(
             f"{where} needs at least 2 stimuli per combination of {a.name!r} and {b.name!r}; "
-            f"{int((counts < 2).sum())} of {len(pairs)} combinations have 1 (repeat stimuli, "
-            "e.g. over shapes or seeds, or use coarser levels)."
+            f"{int((counts < 2).sum())} of {len(pairs)} combinations have 1, where "
+            f"I(R; {a.name} | {b.name}) is degenerate (every cell is one value); on such a grid "
+            "use unit_table, whose p_value and eta_squared_within test each factor within the "
+            "levels of the others, or repeat stimuli (shapes, seeds) or use coarser levels."
         )
     levels = tuple((a.levels[i], b.levels[j]) for i, j in pairs)
     return FactorCodes(f"{a.name}*{b.name}", codes, len(pairs), levels, (*a.members, *b.members))

@@ -236,3 +236,52 @@ def test_conditional_mi_on_a_one_per_cell_grid_points_to_the_table():
     acts = planted_units(kinds=("size",), n_units=2, noise=(0.0,), n_sizes=3, n_x=3, n_y=3)
     with pytest.raises(ValueError, match=r"degenerate .* use unit_table, whose p_value"):
         conditional_mutual_information(acts, "size", "position")
+
+
+def test_designs_that_are_not_crossed_keep_the_null_valid():
+    # dropped misfits: the largest sizes lose the border positions (unequal counts per size)
+    acts = planted_units(
+        kinds=("size", "position", "noise"),
+        n_units=60,
+        noise=(0.0,),
+        n_sizes=5,
+        n_x=6,
+        n_y=6,
+        seed=4,
+    )
+    kind = acts["kind"].values
+    rng = np.random.default_rng(0)
+    acts = acts.copy(data=np.where(kind == "noise", rng.standard_normal(acts.shape), acts.values))
+    border = np.isin(acts["x"], [40.0, 184.0]) | np.isin(acts["y"], [40.0, 184.0])
+    keep = ~(border & (acts["size"].values >= 52))
+    dropped = acts.isel(stimulus=keep)
+    with pytest.warns(UserWarning, match="confounds"):
+        table = unit_table(dropped, n_permutations=300)
+    assert table.attrs["crossed"] == 0
+    for k, uncoded in (("size", "position"), ("position", "size")):
+        mi = table["mi"].sel(factor=uncoded).values[kind == k]
+        assert abs(np.median(mi)) <= 0.02 and mi.min() >= -0.05, (k, np.median(mi), mi.min())
+        assert np.mean(table["p_value"].sel(factor=uncoded).values[kind == k] < 0.05) <= 0.05
+    noise = table["p_value"].values[kind == "noise"]
+    assert 0.01 <= np.mean(noise < 0.05) <= 0.10
+    assert np.isnan(table["eta_squared_interaction"].values).all()
+
+    # a random design, factors binned into levels by the user: strata are the binned levels
+    n = 1500
+    size = rng.integers(0, 5, n) * 10.0 + 20
+    x, y = rng.integers(0, 4, n) * 40.0 + 40, rng.integers(0, 4, n) * 40.0 + 40
+    values = np.concatenate(
+        [rng.standard_normal((n, 100)), (size[:, None] / 60) + 0.5 * rng.standard_normal((n, 30))],
+        axis=1,
+    )
+    import xarray as xr
+
+    random = xr.DataArray(
+        values,
+        dims=("stimulus", "unit"),
+        coords={"size": ("stimulus", size), "x": ("stimulus", x), "y": ("stimulus", y)},
+    )
+    table = unit_table(random, n_permutations=300)
+    p = table["p_value"].values
+    assert 0.01 <= np.mean(p[:100] < 0.05) <= 0.10
+    assert np.mean(p[100:, 1] < 0.05) <= 0.15 and np.all(table["q_value"].values[100:, 0] < 0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,22 @@ def run_canvas(config: RunConfig, model: Any) -> Any:
 
 
 def render_run(space: Any, config: RunConfig, canvas: Any) -> xr.Dataset:
-    """Render ``space`` with the configuration's intensities (grayscale)."""
+    """Render ``space`` with the configuration's intensities (grayscale).
+
+    Blank or repeated images are not warned about here: capture checks the run's stimuli
+    (and refuses a set that is all blank or all one image).
+    """
     from factorprobe import stimuli
 
-    return stimuli.render(
-        space,
-        canvas=canvas,
-        background=config.stimuli.background,
-        foreground=config.stimuli.foreground,
-        mode="L",  # capture repeats grayscale to the model's channels
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stimuli.StimulusWarning)
+        return stimuli.render(
+            space,
+            canvas=canvas,
+            background=config.stimuli.background,
+            foreground=config.stimuli.foreground,
+            mode="L",  # capture repeats grayscale to the model's channels
+        )
 
 
 def write_sheet(space: Any, config: RunConfig, canvas: Any, path: Path) -> None:

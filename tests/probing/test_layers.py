@@ -131,7 +131,7 @@ def test_shared_in_place_activation_gives_each_layer_its_own_values():
     model = fp.probing.load_model(net, input_size=2, mean=(0.0,), std=(1.0,))
     targets = resolve_targets(model, None, "post")
     assert [(t.layer, t.module, t.call) for t in targets] == [("fc1", "act", 0), ("fc2", "act", 1)]
-    images = np.random.default_rng(1).normal(size=(5, 2, 2, 1)).astype(np.float32)
+    images = np.random.default_rng(1).random((5, 2, 2, 1)).astype(np.float32)  # in [0, 1]
     x = torch.from_numpy(images).flatten(1)
     with torch.no_grad():
         pre1 = net.fc1(x)

@@ -3,11 +3,17 @@
 Each source yields ``(chunk index, images (batch, row, col, channel) in [0, 1], factor
 coordinates)`` and, when its length is known up front, the coordinates and a fingerprint for a
 store's configuration hash.
+
+Images enter capture checked (:mod:`factorprobe.stimuli.audit`): values outside [0, 1] are
+refused (a whole in-memory Dataset up front, lazy ones and batch iterables batch by batch), and
+a set whose images are all blank or all the same is refused (up front for an in-memory Dataset;
+at the end of a full sweep for the others), with a warning for some blank or repeated images.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +25,7 @@ import xarray as xr
 
 from factorprobe.dims import CHANNEL, COL, ROW, STIMULUS
 from factorprobe.probing.models import ProbedModel
+from factorprobe.stimuli.audit import ImageAudit, check_range
 
 _WHERE = "capture"
 _IMAGE = "image"
@@ -65,6 +72,8 @@ def _check_images(ds: xr.Dataset, model: ProbedModel, resize: bool) -> None:
             f"Stimuli for {_WHERE} need a floating-point 'image' in [0, 1], as render makes; got "
             f"dtype {ds[_IMAGE].dtype}{hint}."
         )
+    if isinstance(ds[_IMAGE].data, np.ndarray):  # lazy images are checked batch by batch
+        check_range(ds[_IMAGE].data, where=_WHERE)
     rows, cols, channels = (ds.sizes[ROW], ds.sizes[COL], ds.sizes[CHANNEL])
     height, width = model.input_size
     if (rows, cols) != (height, width) and not resize:
@@ -101,18 +110,29 @@ def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize:
     coords = _factor_coords(ds)
     image = ds[_IMAGE]
     # numpy-backed images are sliced directly (a view, without xarray's indexing cost per
-    # batch); lazy ones are loaded a batch at a time
+    # batch) and checked at once; lazy ones are loaded, and checked, a batch at a time
     pixels = image.data if isinstance(image.data, np.ndarray) else None
+    if pixels is not None:
+        audit = ImageAudit(_WHERE)
+        audit.add(pixels, 0, coords)
+        audit.finish()
 
     def block(start: int) -> np.ndarray:
         stop = min(start + batch_size, n)
         return pixels[start:stop] if pixels is not None else image[start:stop].values
 
     def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        audit = ImageAudit(_WHERE) if pixels is None else None
         for k, start in enumerate(range(0, n, batch_size)):
             if k not in skip:
                 stop = min(start + batch_size, n)
-                yield k, block(start), {c: v[start:stop] for c, v in coords.items()}
+                images, batch_coords = block(start), {c: v[start:stop] for c, v in coords.items()}
+                if audit is not None:
+                    check_range(images, where=_WHERE, first=start)
+                    audit.add(images, start, batch_coords)
+                yield k, images, batch_coords
+        if audit is not None and not skip:
+            audit.finish()
 
     def fingerprint() -> str:
         digest = hashlib.blake2b(digest_size=16)
@@ -125,7 +145,7 @@ def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize:
 
 
 def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
-    from factorprobe.stimuli import RENDERER_VERSION, render
+    from factorprobe.stimuli import RENDERER_VERSION, StimulusWarning, render
 
     n = len(space)
     coords = {STIMULUS: np.arange(n), **{k: np.asarray(v) for k, v in space.data.items()}}
@@ -133,14 +153,21 @@ def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
     canvas = height if height == width else (height, width)
     mode = "L" if model.in_chans == 1 else None
 
-    def one(k: int) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+    def one(k: int, audit: ImageAudit) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
         start, stop = k * batch_size, min((k + 1) * batch_size, n)
-        ds = render(space.take(slice(start, stop)), canvas=canvas, mode=mode)
-        return k, ds[_IMAGE].values, {c: v[start:stop] for c, v in coords.items()}
+        with warnings.catch_warnings():  # the audit below speaks for the whole sweep
+            warnings.simplefilter("ignore", StimulusWarning)
+            ds = render(space.take(slice(start, stop)), canvas=canvas, mode=mode)
+        images, batch_coords = ds[_IMAGE].values, {c: v[start:stop] for c, v in coords.items()}
+        audit.add(images, start, batch_coords)  # in the prefetch thread, batches in order
+        return k, images, batch_coords
 
     def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
         todo = [k for k in range(-(-n // batch_size)) if k not in skip]
-        return _prefetched(one, todo)
+        audit = ImageAudit(_WHERE)
+        yield from _prefetched(lambda k: one(k, audit), todo)
+        if not skip:
+            audit.finish()
 
     def fingerprint() -> str:
         digest = hashlib.blake2b(digest_size=16)
@@ -157,6 +184,7 @@ def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool
     first_attrs: dict[str, Any] = {}
 
     def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        audit, start = ImageAudit(_WHERE), 0
         for k, ds in enumerate(batches_in):
             if not isinstance(ds, xr.Dataset):
                 raise TypeError(
@@ -166,7 +194,13 @@ def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool
             _check_images(ds, model, resize)
             if not first_attrs:
                 first_attrs.update(_scalar_attrs(dict(ds.attrs)))
-            yield k, ds[_IMAGE].values, _factor_coords(ds)
+            images, batch_coords = ds[_IMAGE].values, _factor_coords(ds)
+            if not isinstance(ds[_IMAGE].data, np.ndarray):
+                check_range(images, where=_WHERE, first=start)
+            audit.add(images, start, batch_coords)
+            start += images.shape[0]
+            yield k, images, batch_coords
+        audit.finish()
 
     return _Source(None, None, first_attrs, None, batches)
 

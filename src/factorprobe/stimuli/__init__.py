@@ -7,6 +7,7 @@ each shape, :mod:`factorprobe.stimuli.factors` for the fit rule, and
 
 from __future__ import annotations
 
+from factorprobe.stimuli.audit import StimulusWarning
 from factorprobe.stimuli.datasets import load_dsprites
 from factorprobe.stimuli.dependence import factor_dependence
 from factorprobe.stimuli.factors import FACTORS, FactorSpace, grid, largest_size, random_design
@@ -20,6 +21,7 @@ __all__ = [
     "SHAPES",
     "FactorSpace",
     "RenderOptions",
+    "StimulusWarning",
     "contact_sheet",
     "factor_dependence",
     "grid",

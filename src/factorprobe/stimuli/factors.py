@@ -22,6 +22,7 @@ that fits at a point is therefore ``min(x, width - x) / hx`` and ``min(y, height
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ DEFAULTS: Final[dict[str, object]] = {"shape": "disc", "rotation": 0.0, "contras
 _UNIT_INTERVAL: Final[frozenset[str]] = frozenset({"contrast", "foreground", "background"})
 _MISFIT: Final[tuple[str, ...]] = ("raise", "drop")
 _MAX_RESAMPLING_ROUNDS: Final[int] = 100
+#: Points of one grid at most: 10 million stimuli take 2 TB of images at 224 px.
+MAX_GRID_POINTS: Final[int] = 10_000_000
 
 Canvas = int | tuple[int, int]
 
@@ -311,6 +314,16 @@ def _apply_fit(space: FactorSpace, canvas: Canvas, on_misfit: str, where: str) -
         return space
     if on_misfit == "raise":
         raise ValueError(misfit_message(space, shape, bad))
+    if bad.all():
+        raise ValueError(
+            misfit_message(
+                space,
+                shape,
+                bad,
+                "on_misfit='drop' would leave no stimuli: use smaller sizes, "
+                "positions further from the border or a larger canvas",
+            )
+        )
     kept = space.take(np.flatnonzero(~bad))
     dropped = space.take(np.flatnonzero(bad))
     warnings.warn(
@@ -364,6 +377,14 @@ def grid(
     """
     _check_factor_names(list(factors), "grid")
     levels = {name: _as_levels(name, value) for name, value in factors.items()}
+    points = math.prod(len(v) for v in levels.values())
+    if points > MAX_GRID_POINTS:
+        counts = ", ".join(f"{name} ({len(v)} levels)" for name, v in levels.items())
+        raise ValueError(
+            f"A grid over {counts} has {points:,} points, more than grid makes "
+            f"({MAX_GRID_POINTS:,}, whose images alone take 2 TB at 224 px); use fewer levels, "
+            f"or random_design(n, ...)."
+        )
     levels = {name: tuple(_check_values(name, np.array(lv, dtype=object), "grid").tolist())
               for name, lv in levels.items()}  # fmt: skip
     combos = list(itertools.product(*levels.values()))

@@ -22,6 +22,7 @@ import xarray as xr
 from factorprobe import __version__
 from factorprobe._validation import check_choice, check_int, check_real
 from factorprobe.dims import CHANNEL, COL, ROW, STIMULUS
+from factorprobe.stimuli.audit import ImageAudit
 from factorprobe.stimuli.factors import (
     Canvas,
     FactorSpace,
@@ -261,6 +262,13 @@ def render(
         When an object does not fit on the canvas, a sprite is missing, an option is out of
         range, or the images would exceed ``max_bytes``.
 
+    Warns
+    -----
+    StimulusWarning
+        When some stimuli are blank (contrast 0, foreground equal to background, objects under
+        half a pixel) or have the same image as stimuli with other factor values (capture
+        refuses a set that is all blank or all one image).
+
     Examples
     --------
     >>> from factorprobe.stimuli import grid
@@ -279,7 +287,11 @@ def render(
             f"{needed / 2**30:.2f} GiB, "
             f"over max_bytes={max_bytes}; use iter_batches(space, batch_size=...) instead."
         )
-    return _dataset(space, options, chosen, 0, len(space))
+    stim = _dataset(space, options, chosen, 0, len(space))
+    audit = ImageAudit("render")
+    audit.add(stim["image"].values, 0, {k: v.values for k, v in stim.coords.items()})
+    audit.finish(refuse=False)
+    return stim
 
 
 def iter_batches(

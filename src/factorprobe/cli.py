@@ -71,6 +71,9 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(text).split()) or type(err).__name__
 
 
+_MAX_LEVELS = 10_000  # levels one 'start:stop:step' range may give
+
+
 def _float_list(text: str) -> list[float]:
     """Parse '16,32,48' or a range 'start:stop:step' (stop included when on the step)."""
     text = text.strip()
@@ -79,6 +82,12 @@ def _float_list(text: str) -> list[float]:
             start, stop, step = (float(v) for v in text.split(":"))
             if step <= 0:
                 raise ValueError
+            count = (stop - start) / step + 1
+            if not count <= _MAX_LEVELS:  # NaN and inf too
+                raise argparse.ArgumentTypeError(
+                    f"a range may give at most {_MAX_LEVELS} levels (each level is rendered "
+                    f"with every level of the other factors); {text!r} gives {count:.3g}"
+                )
             n = int((stop - start) / step + 1e-9) + 1
             return [start + i * step for i in range(n)]
         return [float(v) for v in text.split(",") if v.strip()]

@@ -8,6 +8,8 @@ same cell, so a map of a full grid is the average over the other factors.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -16,6 +18,9 @@ from factorprobe.analysis import _kernels
 from factorprobe.analysis.design import FactorCodes, factor_codes
 from factorprobe.analysis.quantize import check_responses
 from factorprobe.dims import LEVEL, STIMULUS, UNIT
+
+#: Fewest bootstrap resamples of a tuning curve's interval.
+MIN_BOOT = 10
 
 __all__ = ["response_map", "separability", "tolerance", "tuning_curves"]
 
@@ -124,7 +129,8 @@ def tuning_curves(
         A factor or a group of :data:`factorprobe.dims.FACTOR_GROUPS` (``"position"`` uses the
         joint ``(x, y)`` label: one level per position).
     n_boot : int, default=1000
-        Number of bootstrap resamples (>= 1).
+        Number of bootstrap resamples (>= 10; a warning below ``2 / (1 - ci)``, 40 for a 95 %
+        interval, where a tail holds less than one resample).
     ci : float, default=0.95
         Coverage of the interval, in (0, 1).
     seed : int, Generator or None, default=0
@@ -165,11 +171,26 @@ def tuning_curves(
     """
     where = "tuning_curves"
     acts = check_responses(acts, where=where)
-    n_boot = check_int(n_boot, name="n_boot", where=where, minimum=1)
+    n_boot = check_int(n_boot, name="n_boot", where=where)
+    if n_boot < MIN_BOOT:
+        raise ValueError(
+            f"The 'n_boot' parameter of {where} must be an int >= {MIN_BOOT} (a percentile "
+            f"interval needs resamples to take its ends from: with 1 its width is 0); got "
+            f"{n_boot}."
+        )
     ci = check_real(ci, name="ci", where=where, minimum=0.0, maximum=1.0)
     if ci in (0.0, 1.0):
         raise ValueError(
             f"The 'ci' parameter of {where} must be strictly between 0 and 1; got {ci}."
+        )
+    enough = int(np.ceil(2 / (1 - ci) - 1e-9))
+    if n_boot < enough:
+        warnings.warn(
+            f"n_boot={n_boot} resamples of {where} leave fewer than one in each tail of a "
+            f"{ci:.0%} interval, whose ends are then the extreme resamples; use n_boot >= "
+            f"{enough} (1000 or more for reported intervals).",
+            UserWarning,
+            stacklevel=2,
         )
     coded = factor_codes(acts, factor, where=where)
     weights = _stratified_weights(coded, n_boot, as_rng(seed))

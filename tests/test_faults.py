@@ -24,6 +24,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from factorprobe._fingerprint import run_inputs
+from factorprobe._published import mark
 from factorprobe._resume import finished_chunks, partial_path
 from factorprobe.cli import main
 from factorprobe.config import dumps_config, load_config, with_output
@@ -210,7 +212,12 @@ def test_kill_during_capture_then_rerun_resumes_and_matches(setup, tmp_path, mon
     done, total = finished_chunks(store)
     assert 3 <= done < total == N_BATCHES
     assert not out.exists()  # the results folder appears only when complete
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".results.partial", "first.log"]
+    # the lock file stays after kill -9, unlocked (the kernel releases a dead process's lock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".results.lock",
+        ".results.partial",
+        "first.log",
+    ]
 
     _rerun(folder, out, second, monkeypatch)
     # finished batches were not recomputed: the rerun computed exactly the missing ones
@@ -249,6 +256,7 @@ def test_kill_when_the_work_folder_has_debris_of_killed_writers(setup, tmp_path)
     work.mkdir()
     (config,) = load_config(folder / "run.toml")
     (work / "config.toml").write_text(dumps_config(with_output(config, folder=str(out))))
+    mark(work, run_inputs(config))  # the marker a run writes into the work folder it makes
     (work / ".units.csv.tmp-123-0123abcd").write_text("half a tab")
     (work / ".activations.zarr.tmp-123-89abcdef").mkdir()
     assert main(["run", str(folder / "run.toml"), "--out", str(out), "--quiet"]) == 0

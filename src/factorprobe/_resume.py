@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from factorprobe._manifest import read_manifest
+from factorprobe._published import check_work_folder, is_marked, mark
 from factorprobe._saved import STORE_NAMES, WORK_STORE
 from factorprobe.config import RunConfig, load_config
 
@@ -44,6 +46,7 @@ _DEBRIS = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]{8}$|\.[0-9a-f]{32}\.partial$")
 USER_ERRORS = (ValueError, TypeError, KeyError)
 #: tables of a resolved configuration that do not change results (never compared)
 NOT_COMPARED = ("dask",)
+_OLD_HEX = 8  # hex digits naming a replaced results folder while it is removed
 
 
 def partial_path(folder: Path) -> Path:
@@ -52,7 +55,14 @@ def partial_path(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}{PARTIAL}")
 
 
-def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[str] = ()) -> Path:
+def prepare(
+    folder: Path,
+    resolved: str,
+    config_file: str,
+    *,
+    keep: Collection[str] = (),
+    inputs: dict[str, Any] | None = None,
+) -> Path:
     """Create the work folder of ``folder``, or reopen the one an interrupted run left.
 
     Parameters
@@ -69,20 +79,32 @@ def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[s
         activations, when the caller found its ``[stimuli]`` and ``[model]`` equal to this
         run's); everything else in it is removed. Ignored when the saved configuration is
         the same (:func:`same_config`): then the whole work folder is reopened.
+    inputs : dict, optional
+        What else changes the numbers (:func:`factorprobe._fingerprint.run_inputs`), recorded
+        in the work folder's manifest with the marker; a work folder that recorded other
+        inputs keeps nothing (default: no inputs beyond the configuration).
 
     Returns
     -------
     Path
-        The work folder, holding ``config_file``.
+        The work folder, holding ``config_file`` and the marker.
+
+    Raises
+    ------
+    FileExistsError
+        The work folder exists but factorprobe did not make it (a link, or no marker).
     """
+    inputs = {} if inputs is None else inputs
     _remove_stale_old(folder)
     partial = partial_path(folder)
+    check_work_folder(partial)
     saved = partial / config_file
-    if partial.is_dir() and saved.is_file() and same_config(saved.read_text(), resolved):
+    reusable = partial.is_dir() and saved.is_file() and _recorded_inputs(partial) == inputs
+    if reusable and same_config(saved.read_text(), resolved):
         if saved.read_text() != resolved:
             _write(saved, resolved)
         return partial
-    if partial.is_dir() and saved.is_file() and keep:
+    if reusable and keep:
         for entry in partial.iterdir():
             if entry.name not in keep:
                 remove(entry)
@@ -90,6 +112,7 @@ def prepare(folder: Path, resolved: str, config_file: str, *, keep: Collection[s
         remove(partial)
     partial.mkdir(parents=True, exist_ok=True)
     _write(saved, resolved)
+    mark(partial, inputs)
     return partial
 
 
@@ -98,6 +121,16 @@ def same_config(saved: str, resolved: str) -> bool:
     tables that only say where the work runs (:data:`NOT_COMPARED`)."""
     before, now = _compared(saved), _compared(resolved)
     return before is not None and before == now
+
+
+def same_saved_config(saved: Path, resolved: str) -> bool:
+    """Whether the configuration file ``saved`` (if any) gives the same results as ``resolved``."""
+    if saved.is_symlink() or not saved.is_file():
+        return False
+    try:
+        return same_config(saved.read_text(encoding="utf-8"), resolved)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def resume_capture(config: RunConfig, work: Path, capture: Callable[[], Path]) -> Path:
@@ -172,7 +205,8 @@ def publish(partial: Path, folder: Path) -> None:
     remove_debris(partial)
     old = None
     if folder.exists() or folder.is_symlink():
-        old = Path(os.path.abspath(folder)).with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
+        hex_id = uuid.uuid4().hex[:_OLD_HEX]
+        old = Path(os.path.abspath(folder)).with_name(f".{folder.name}.old-{hex_id}")
         os.replace(folder, old)
     os.replace(partial, folder)
     if old is not None:
@@ -193,15 +227,31 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _recorded_inputs(partial: Path) -> Any:
+    try:
+        manifest = read_manifest(partial)
+    except ValueError:
+        return None
+    return (manifest or {}).get("inputs")
+
+
 def _remove_stale_old(folder: Path) -> None:
+    """Remove the replaced results that :func:`publish` renamed aside and a kill left: only
+    folders named exactly as it names them, that are not links and hold the marker."""
     folder = Path(os.path.abspath(folder))
-    if folder.parent.is_dir():
-        for old in folder.parent.glob(f".{_glob_escape(folder.name)}.old-*"):
+    if not folder.parent.is_dir():
+        return
+    name = re.compile(rf"^\.{re.escape(folder.name)}\.old-[0-9a-f]{{{_OLD_HEX}}}$")
+    for old in folder.parent.iterdir():
+        if name.match(old.name) and not old.is_symlink() and _is_ours(old):
             remove(old)
 
 
-def _glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
+def _is_ours(path: Path) -> bool:
+    try:
+        return is_marked(path) or (path.is_dir() and not any(path.iterdir()))
+    except ValueError:  # an unreadable manifest: not provably ours, so left alone
+        return False
 
 
 def remove(path: Path) -> None:

@@ -203,8 +203,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", default=None, help="TOML configuration (examples/)")
     p.add_argument("--out", default=None, help="results folder (default: [output] folder)")
     p.add_argument("--overwrite", action="store_true", default=None,
-                   help="replace a results folder made with another configuration")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bars or summary line")
+                   help="replace a results folder that factorprobe made with another "
+                   "configuration (never a folder it did not make)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress, notes or summary line")
+    p.add_argument("--progress", choices=["auto", "bars", "lines", "none"], default="auto",
+                   help="progress bars, plain log lines (one per finished stage), or none; "
+                   "auto: bars on a terminal, else lines")  # fmt: skip
     p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|synchronous",
                    help="where dask work runs: 'threads', 'synchronous' or a dask.distributed "
                    "address such as tcp://host:8786 (default: [dask] scheduler)")  # fmt: skip
@@ -220,8 +224,12 @@ def _run_run(args: argparse.Namespace) -> None:
         quiet=args.quiet,
         overwrite=args.overwrite,
         scheduler=args.scheduler,
+        progress=args.progress,
     )
     if not args.quiet:
+        single = folder / "report.html"
+        for report in [single] if single.is_file() else sorted(folder.glob("*/report.html")):
+            print(f"report: {report} (open it in a web browser)", file=sys.stderr)
         print(f"results: {folder}")
 
 

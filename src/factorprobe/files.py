@@ -1,18 +1,21 @@
-"""Atomic output: every file is written under a temporary name and renamed when complete.
+"""File input and output that never half-writes a file, nor hides which file failed.
 
-A crash, an exception or ``kill -9`` therefore never leaves a half-written output behind
+Every output is written under a temporary name and renamed when complete (:func:`atomic_output`):
+a crash, an exception or ``kill -9`` therefore never leaves a half-written output behind
 (DESIGN.md section 9); at worst a hidden ``.NAME.tmp-*`` file remains, which the next write
 of the same output replaces.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -50,6 +53,37 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; a file that is not JSON is a ``ValueError`` naming it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (UTF-8 JSON).
+
+    Returns
+    -------
+    Any
+        The decoded value.
+
+    Raises
+    ------
+    ValueError
+        The file is not valid UTF-8 JSON; the message names the file and where it broke.
+    OSError
+        The file cannot be read.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"Cannot read {str(path)!r} as JSON ({first}); the file is damaged: restore it, "
+            f"or rerun the command that wrote it."
+        ) from err
 
 
 def _remove(path: Path) -> None:

@@ -22,8 +22,6 @@ every file are described in ``docs/run.md``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -31,13 +29,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
 from factorprobe import _resume
+from factorprobe._combine import COMBINED_FILES, combine_runs
 from factorprobe._config_checks import checked_scheduler
-from factorprobe._manifest import MANIFEST, timed, total, update_manifest
+from factorprobe._fingerprint import run_inputs
+from factorprobe._lock import folder_lock
+from factorprobe._manifest import read_manifest, timed, total, update_manifest
+from factorprobe._progress import Progress, resolve_mode
+from factorprobe._published import check_out_path, check_sweep_root, reuse_or_replace
+from factorprobe._run_ablation import run_ablation
 from factorprobe._run_model import load_run_model
 from factorprobe._run_stimuli import render_run, run_canvas, run_stimuli, write_sheet
 from factorprobe._saved import (
@@ -64,8 +67,6 @@ from factorprobe.files import atomic_output
 __all__ = ["analyze", "capture_run", "combine_runs", "load_run_model", "run"]
 
 CONFIG_FILE = "config.toml"
-COMBINED = "combined_units"
-ABLATION_MODULE = "factorprobe.analysis.ablation"
 # the [analysis] keys that are unit_table's parameters by the same names
 _UNIT_TABLE_KEYS = (
     *("compare", "estimator", "correction", "significance", "n_permutations", "n_bins"),
@@ -82,6 +83,7 @@ def run(
     quiet: bool = False,
     overwrite: bool | None = None,
     scheduler: str | None = None,
+    progress: str = "auto",
 ) -> Path:
     """Render, capture, analyse and plot every run of a configuration; write its results folder.
 
@@ -93,17 +95,23 @@ def run(
     out : path-like, optional
         Results folder; default the configuration's ``[output] folder``.
     quiet : bool, default=False
-        No progress bars (they are also off when standard error is not a terminal).
+        No progress and no notes (as ``progress="none"``).
     overwrite : bool, optional
         Replace an existing results folder made with another configuration; default the
-        configuration's ``[output] overwrite``. A folder made with the same configuration is
-        kept as it is (the run is skipped).
+        configuration's ``[output] overwrite``. Only a folder factorprobe made (its marked
+        ``manifest.json``) holding nothing else is ever replaced. A finished folder made with
+        the same configuration and inputs (weights file, ``python:`` model source, package
+        versions), whose published files are intact, is kept as it is (the run is skipped); a
+        damaged or stale one is recomputed.
     scheduler : str, optional
         Where dask work runs, for every run: ``"threads"``, ``"synchronous"`` or a
         ``dask.distributed`` address such as ``"tcp://host:8786"``; default the
         configuration's ``[dask] scheduler``. Not compared when deciding reuse (the tables are
         identical on every scheduler; a capture on worker processes can differ at float32
         rounding: docs/reliability.md).
+    progress : {"auto", "bars", "lines", "none"}, default="auto"
+        Progress bars, plain log lines (one per finished stage, naming the run), or nothing;
+        ``"auto"``: bars when standard error is a terminal, else lines.
 
     Returns
     -------
@@ -114,11 +122,14 @@ def run(
     Raises
     ------
     FileExistsError
-        The results folder exists, holds another configuration's results, and ``overwrite`` is
-        not set.
+        The results folder exists and may not be replaced: not made by factorprobe, holding
+        files it did not write, or another configuration's results without ``overwrite``.
+    BlockingIOError
+        Another run is writing the same results folder (it holds the folder's lock).
     ValueError, TypeError, KeyError, OSError
         Invalid configuration, model, layers or factors (one-line messages).
     """
+    mode = resolve_mode(progress, quiet)
     configs = _as_configs(config)
     if scheduler is not None:
         scheduler = checked_scheduler(scheduler, "The 'scheduler' parameter of run")
@@ -128,7 +139,8 @@ def run(
     if overwrite is not None:
         configs = [with_output(c, overwrite=bool(overwrite)) for c in configs]
     if len(configs) == 1:
-        return _run_one(configs[0], Path(configs[0].output.folder), quiet=quiet)
+        only = configs[0]
+        return _run_one(only, Path(only.output.folder), Progress(mode, only.name))
     roots = {c.output.folder for c in configs}
     if len(roots) != 1:
         raise ValueError(
@@ -136,8 +148,12 @@ def run(
             f"subfolder); got {sorted(roots)}."
         )
     root = Path(roots.pop())
-    _check_folder(root)
-    folders = [_run_one(c, root / c.name, quiet=quiet) for c in configs]
+    check_sweep_root(root, [c.name for c in configs], COMBINED_FILES)
+    n = len(configs)
+    folders = [
+        _run_one(c, root / c.name, Progress(mode, f"[{i}/{n}] {c.name}"))
+        for i, c in enumerate(configs, 1)
+    ]
     combine_runs(folders, root)
     return root
 
@@ -251,27 +267,43 @@ def analyze(
     Raises
     ------
     ValueError
-        The path holds no activations, or the options do not fit them.
+        The path holds no activations, or the options do not fit them, or ``out`` holds a
+        ``config.toml`` with another ``[analysis]`` (its tables would no longer match it).
     OSError
         ``scheduler`` is an address where no dask scheduler answers.
     """
-    from factorprobe import analysis
-    from factorprobe.tables import data_dictionary, layer_dataframe, unit_dataframe
-
     path = find_store(Path(store))
     out = Path(out) if out is not None else path.parent
     _check_folder(out)
     options, configured = _analysis_config(config, path.parent)
     if scheduler is not None:
         configured = checked_scheduler(scheduler, "The 'scheduler' parameter of analyze")
-    scheduler = configured or "threads"
+    _check_in_place(out, options)
+    return _analyze(path, options, out, scheduler=configured, quiet=quiet, label="analyze")
+
+
+def _analyze(
+    path: Path,
+    options: AnalysisConfig,
+    out: Path,
+    *,
+    scheduler: str | None,
+    quiet: bool,
+    label: str,
+) -> Path:
+    """:func:`analyze` once its arguments are checked; ``label`` names its progress bar."""
+    from factorprobe import analysis
+    from factorprobe.tables import data_dictionary, layer_dataframe, unit_dataframe
+
+    path = find_store(Path(path))
+    scheduler = scheduler or "threads"
     acts = open_saved(path)
     seed = options.seed
     steps = ["unit table", *[f"tuning {f}" for f in options.tuning]]
     steps += [f"decoding {name}" for name in _layer_names(acts)] if options.decode else []
     steps += ["cka"] * options.cka + ["disentanglement"] * options.disentanglement
     timings: dict[str, dict[str, float]] = {}
-    bar = tqdm(total=len(steps), desc="analyze", unit="step", disable=not _show(quiet))
+    bar = tqdm(total=len(steps), desc=label, unit="step", disable=not _show(quiet))
     with scheduler_for(scheduler) as chosen, bar:
         with timed(timings, "unit_table", bar, "unit table"):
             check_values(acts, path, scheduler=chosen)
@@ -325,55 +357,33 @@ def analyze(
     return out
 
 
-def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
-    """Stack the unit (and layer) tables of several results folders, with a ``run`` column.
-
-    Parameters
-    ----------
-    folders : sequence of path-like
-        Results folders written by :func:`run` or :func:`analyze`; the run's name is the folder
-        name.
-    out : path-like
-        Folder for ``combined_units.csv``, ``combined_units.parquet`` and ``combined_layers.csv``
-        (the runs that decoded factors).
-
-    Returns
-    -------
-    Path
-        ``out / "combined_units.csv"``. Columns absent from a run (e.g. a factor it did not
-        analyse) are empty in its rows.
-    """
-    folders = [Path(f) for f in folders]
-    units = [_tagged(pd.read_parquet(f / "units.parquet"), f.name) for f in folders]
-    out = Path(out)
-    combined = pd.concat(units, ignore_index=True, sort=False)
-    write_frame(combined, out / f"{COMBINED}.csv")
-    write_frame(combined, out / f"{COMBINED}.parquet")
-    layers = [_tagged(pd.read_csv(f / "layers.csv"), f.name) for f in folders if _has_layers(f)]
-    if layers:
-        write_frame(pd.concat(layers, ignore_index=True, sort=False), out / "combined_layers.csv")
-    return out / f"{COMBINED}.csv"
-
-
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
+def _run_one(config: RunConfig, folder: Path, progress: Progress) -> Path:
+    check_out_path(folder)
     # 'overwrite' is an action, not a property of the results: never part of the comparison
     resolved = dumps_config(with_output(config, overwrite=False))
-    _check_folder(folder)
-    if folder.exists():
-        saved = folder / CONFIG_FILE
-        same = saved.is_file() and _resume.same_config(saved.read_text(), resolved)
-        if same and (folder / MANIFEST).is_file() and not config.output.overwrite:
+    with folder_lock(folder):
+        inputs = run_inputs(config)
+        same = _resume.same_saved_config(folder / CONFIG_FILE, resolved)
+        overwrite = config.output.overwrite
+        finished, note = reuse_or_replace(folder, same, inputs, overwrite=overwrite)
+        if finished:
+            progress.note(f"reused {folder}, {note} (--overwrite redoes it)")
             return folder
-        if not config.output.overwrite:
-            raise FileExistsError(
-                f"Results folder {str(folder)!r} exists and holds other results; pass "
-                f"--overwrite (overwrite = true in [output]) or choose another --out."
-            )
-    keep = _resume.reusable_capture(config, folder, CONFIG_FILE)
-    work = _resume.prepare(folder, resolved, CONFIG_FILE, keep=keep)
+        if note:
+            progress.note(f"recomputing {folder}: {note}")
+        keep = _resume.reusable_capture(config, folder, CONFIG_FILE)
+        work = _resume.prepare(folder, resolved, CONFIG_FILE, keep=keep, inputs=inputs)
+        _stages(config, work, progress)
+        _resume.publish(work, folder)
+    return folder
+
+
+def _stages(config: RunConfig, work: Path, progress: Progress) -> None:
+    """Capture, analyse, ablate and report into the work folder; a failure keeps what resumes."""
+    quiet = not progress.bars
     started = datetime.now(UTC).isoformat(timespec="seconds")
     timings: dict[str, dict[str, float]] = {}
     try:
@@ -381,22 +391,26 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
             store = _resume.resume_capture(
                 config, work, lambda: capture_run(config, work, quiet=quiet)
             )
+        captured = (read_manifest(work) or {}).get("capture", {})
+        progress.stage(
+            f"capture done, {captured.get('batches', 0)} batches "
+            f"({captured.get('batches_reused', 0)} reused from an interrupted run), "
+            f"{timings['capture']['wall_s']:.1f} s"
+        )
         with timed(timings, "analyze"):
-            analyze(
-                store,
-                config=config.analysis,
-                out=work,
-                quiet=quiet,
-                scheduler=config.dask.scheduler,
-            )
+            _analyze(store, config.analysis, work, scheduler=config.dask.scheduler,
+                     quiet=quiet, label=f"{progress.label} analyze")  # fmt: skip
+        progress.stage(f"analysis done, {timings['analyze']['wall_s']:.1f} s")
         if config.ablation is not None:
             with timed(timings, "ablation"):
-                _ablation(config, work, quiet=quiet)
+                run_ablation(config, work, progress=progress.bars)
+            progress.stage(f"ablation done, {timings['ablation']['wall_s']:.1f} s")
         if config.output.plots:
             from factorprobe.report.build import make_report
 
             with timed(timings, "report"):
                 make_report(work, quiet=quiet)
+            progress.stage(f"report done, {timings['report']['wall_s']:.1f} s")
         _resume.remove(work / WORK_STORE)
         _resume.remove_debris(work)
         stages = {**timings, "total": total(timings)}
@@ -404,45 +418,6 @@ def _run_one(config: RunConfig, folder: Path, *, quiet: bool) -> Path:
     except BaseException as err:
         _resume.discard(work, err, resumable=_resume.captured_any(config, work))
         raise
-    _resume.publish(work, folder)
-    return folder
-
-
-def _ablation(config: RunConfig, folder: Path, *, quiet: bool) -> None:
-    """Cumulative ablation of the configured layer, ranked by the run's own unit table."""
-    if importlib.util.find_spec(ABLATION_MODULE) is None:
-        raise ValueError(
-            f"[ablation] needs {ABLATION_MODULE}, which this version does not have; remove the "
-            f"[ablation] table."
-        )
-    ablation = importlib.import_module(ABLATION_MODULE)
-    options = config.ablation
-    assert options is not None  # checked by the caller
-    model = load_run_model(config.model, base_dir=config.base_dir)
-    _, source = run_stimuli(config, model)
-    with xr.open_dataset(folder / "units.nc", engine="h5netcdf") as ds:
-        table = ds.load()
-    ablation.write_ablation(
-        model,
-        source,
-        options.layer,
-        list(options.rankings),
-        folder / "ablation",
-        plot=config.output.plots,
-        table=table,
-        factors=list(config.analysis.factors),
-        directions=list(options.directions),
-        grid=options.grid,
-        n_random=options.n_random,
-        method=options.method,
-        decoder=options.decoder,
-        n_splits=config.analysis.n_splits,
-        activation=config.model.activation,
-        batch_size=config.model.batch_size,
-        device=config.model.device,
-        seed=options.seed,
-        progress=_show(quiet),
-    )
 
 
 def _as_configs(config: ConfigLike) -> list[RunConfig]:
@@ -487,12 +462,18 @@ def _layer_names(acts: xr.DataArray) -> list[str]:
     return list(dict.fromkeys(str(v) for v in acts[LAYER].values))
 
 
-def _has_layers(folder: Path) -> bool:
-    return (folder / "layers.csv").is_file()
-
-
-def _tagged(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    return frame.assign(run=name)[["run", *frame.columns]]
+def _check_in_place(out: Path, options: AnalysisConfig) -> None:
+    """Refuse to rewrite the tables of a folder whose config.toml describes other options."""
+    saved = out / CONFIG_FILE
+    if not saved.is_file():
+        return
+    (before,) = load_config(saved)
+    if before.analysis != options:
+        raise ValueError(
+            f"{str(out)!r} holds tables made with the [analysis] of its config.toml, which "
+            f"differs from this one; analysing it in place would leave config.toml describing "
+            f"other tables: write them to a new folder with --out (out=...)."
+        )
 
 
 def _check_folder(folder: Path) -> None:

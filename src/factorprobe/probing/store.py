@@ -61,6 +61,12 @@ class ActivationStore:
         """Boolean flags, one per chunk: whether it is written."""
         return np.asarray(self._done[:], dtype=bool)
 
+    def forget_missing(self) -> None:
+        """Unset the ``done`` flag of chunks whose file is missing, so that they are redone."""
+        for k in np.flatnonzero(self.done()):
+            if not _chunk_present(self.path, int(k)):
+                self._done[int(k)] = False
+
     def write(self, k: int, values: np.ndarray) -> None:
         """Write chunk ``k`` (stimuli ``k * chunk`` onwards), then mark it done."""
         start = k * self.chunk
@@ -90,28 +96,32 @@ def open_store(
     config_hash : str
         Identifies the configuration; recorded in the attrs and compared on reopening.
     overwrite : bool, default=False
-        Replace an existing store made with another configuration (or not a store at all).
+        Replace an existing store made with another configuration. A path that holds anything
+        but a factorprobe store (or an empty folder) is never replaced.
 
     Raises
     ------
     ValueError
-        The path holds something else, or a store made with another configuration, and
-        ``overwrite`` is False.
+        The path holds something that is not a factorprobe store, or a store made with
+        another configuration and ``overwrite`` is False.
     """
     path = Path(path)
-    if path.exists():
-        found = _stored_hash(path)
-        if found == config_hash and not overwrite:
-            return ActivationStore(path)
-        if not overwrite:
-            what = (
-                "is not a factorprobe activations store"
-                if found is None
-                else f"holds a store made with a different configuration (hash {found}, "
-                f"this one {config_hash})"
-            )
+    if path.exists() or path.is_symlink():
+        found = _stored_hash(path) if not path.is_symlink() else None
+        if found is None and not _empty_folder(path):
             raise ValueError(
-                f"{str(path)!r} {what}; pass overwrite=True to replace it, or choose another path."
+                f"{str(path)!r} is not a factorprobe activations store; factorprobe replaces "
+                f"only stores it made (overwrite=True does not apply): choose another path."
+            )
+        if found == config_hash and not overwrite:
+            store = ActivationStore(path)
+            store.forget_missing()
+            return store
+        if found is not None and not overwrite:
+            raise ValueError(
+                f"{str(path)!r} holds a store made with a different configuration (hash "
+                f"{found}, this one {config_hash}); pass overwrite=True to replace it, or "
+                f"choose another path."
             )
     n_chunks = -(-template.sizes[STIMULUS] // chunk)
     data = template.copy(data=da.zeros(template.shape, chunks=(chunk, -1), dtype=np.float32))
@@ -172,6 +182,16 @@ def open_activations(
             f"Store {str(path)!r} is incomplete ({int(done.sum())} of {done.size} chunks "
             f"written); rerun capture with the same arguments to resume it."
         )
+    missing = [k for k in range(done.size) if not _chunk_present(path, k)]
+    if missing:
+        chunk = -(-ds.sizes[STIMULUS] // done.size)
+        first = missing[0]
+        raise ValueError(
+            f"Store {str(path)!r} is damaged: the file of chunk {first} (stimuli "
+            f"{first * chunk} to {min((first + 1) * chunk, ds.sizes[STIMULUS]) - 1}), "
+            f"{_chunk_name(first)!r}, is missing ({len(missing)} of {done.size} chunk files "
+            f"missing); capture it again (rerun the same command to redo the missing chunks)."
+        )
     acts = ds[VARIABLE]
     if unit_chunk == "auto":
         per_unit = 4 * max(1, acts.sizes[STIMULUS])
@@ -218,6 +238,21 @@ def to_netcdf(acts: xr.DataArray, path: str | os.PathLike[str]) -> Path:
 
 def _fixed_width(coord: xr.DataArray) -> xr.DataArray:
     return coord.copy(data=np.array(coord.values.tolist(), dtype=str))
+
+
+def _chunk_name(k: int) -> str:
+    """The file of stimulus chunk ``k`` in a store (zarr 3's default chunk keys, one shard)."""
+    return f"{VARIABLE}/c/{k}/0"
+
+
+def _chunk_present(path: Path, k: int) -> bool:
+    """Whether stimulus chunk ``k``'s file exists (True for a layout other than ours)."""
+    chunks = path / VARIABLE / "c"
+    return not chunks.is_dir() or (path / _chunk_name(k)).is_file()
+
+
+def _empty_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def _stored_hash(path: Path) -> str | None:

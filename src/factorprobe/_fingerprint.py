@@ -1,0 +1,90 @@
+"""What changes a run's numbers besides its configuration text: weights, model code, versions.
+
+A rerun reuses finished work (a finished results folder, or the capture batches of an
+interrupted one) only when its configuration *and* these inputs are the same:
+
+- the bytes of the ``[model] weights`` file (SHA-256), so replacing the file under the same name
+  recomputes;
+- for a ``python:module:callable`` model, the bytes of the module's source file (SHA-256), so
+  editing the model's ``forward`` recomputes; when the source cannot be found (a compiled or
+  built-in module) the inputs never compare equal and nothing is reused;
+- the versions of factorprobe and of the numerical packages
+  (:func:`factorprobe._manifest.versions`).
+
+Code that the model's module imports from other files is not hashed (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import uuid
+from pathlib import Path
+from typing import Any
+
+from factorprobe._manifest import sha256, versions
+from factorprobe.config import RunConfig
+
+#: recorded when a python: model's source cannot be read: unequal to every other value
+_UNAVAILABLE = "unavailable"
+
+
+def run_inputs(config: RunConfig) -> dict[str, Any]:
+    """The inputs of ``config`` that change its numbers, as JSON-ready values.
+
+    Parameters
+    ----------
+    config : RunConfig
+        A run; ``[model] weights`` and ``python:`` modules are found from its ``base_dir``.
+
+    Returns
+    -------
+    dict
+        ``weights_sha256`` (or None without a weights file), ``code_sha256`` (None unless a
+        ``python:`` model) and ``versions``.
+    """
+    base = Path(config.base_dir)
+    weights = None
+    if config.model.weights is not None:
+        path = Path(config.model.weights)
+        path = path if path.is_absolute() else base / path
+        weights = sha256(path) if path.is_file() else f"{_UNAVAILABLE}-{uuid.uuid4().hex}"
+    code = None
+    if config.model.name.startswith("python:"):
+        code = _module_hash(config.model.name.split(":")[1], base)
+    return {"weights_sha256": weights, "code_sha256": code, "versions": versions()}
+
+
+def same_inputs(recorded: Any, now: dict[str, Any]) -> bool:
+    """Whether recorded inputs equal ``now`` (an unreadable model source is never equal)."""
+    return isinstance(recorded, dict) and recorded == now  # "unavailable-<random>" never is
+
+
+def changed(recorded: Any, now: dict[str, Any]) -> str:
+    """Which input differs, in words (for the line that says why a run is recomputed)."""
+    if not isinstance(recorded, dict):
+        return "the folder does not record its inputs"
+    if recorded.get("weights_sha256") != now["weights_sha256"]:
+        return "the weights file changed"
+    code = str(now["code_sha256"] or "")
+    if recorded.get("code_sha256") != now["code_sha256"] or code.startswith(_UNAVAILABLE):
+        return "the python: model's source changed (or cannot be read)"
+    before = recorded.get("versions") or {}
+    names = [k for k, v in now["versions"].items() if before.get(k) != v]
+    return f"package versions changed ({', '.join(names)})"
+
+
+def _module_hash(module: str, base: Path) -> str:
+    """SHA-256 of the source file of ``module``, found as the run imports it (``base`` first)."""
+    path: list[str] | None = [str(base.resolve())]
+    spec = None
+    for i, part in enumerate(module.split(".")):
+        spec = importlib.machinery.PathFinder.find_spec(part, path)
+        if spec is None and i == 0:
+            spec = importlib.machinery.PathFinder.find_spec(part)  # sys.path
+        if spec is None:
+            break
+        path = list(spec.submodule_search_locations or [])
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    if origin is None or origin.suffix != ".py" or not origin.is_file():
+        return f"{_UNAVAILABLE}-{uuid.uuid4().hex}"
+    return sha256(origin)

@@ -1,0 +1,64 @@
+"""How a run shows its progress: bars on a terminal, plain log lines elsewhere, or nothing.
+
+``"auto"`` (the default) draws tqdm bars when standard error is a terminal and otherwise prints
+plain lines (a log, a pipe, ``nohup``, CI): one per finished stage, with the run's name, its
+number in a sweep and the capture's batches. Notes a user should see in every mode but
+``"none"`` (a finished run reused, or recomputed and why) are lines in both.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+from tqdm.auto import tqdm
+
+ProgressMode = Literal["auto", "bars", "lines", "none"]
+PROGRESS_MODES: tuple[str, ...] = ("auto", "bars", "lines", "none")
+
+
+def resolve_mode(progress: str, quiet: bool) -> str:
+    """``"bars"``, ``"lines"`` or ``"none"`` for a ``progress`` choice (``quiet`` wins).
+
+    Raises
+    ------
+    ValueError
+        ``progress`` is not one of :data:`PROGRESS_MODES`.
+    """
+    if progress not in PROGRESS_MODES:
+        raise ValueError(
+            f"The 'progress' parameter of run must be one of "
+            f"{', '.join(map(repr, PROGRESS_MODES))}; got {progress!r}."
+        )
+    if quiet or progress == "none":
+        return "none"
+    if progress == "auto":
+        return "bars" if sys.stderr.isatty() else "lines"
+    return progress
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one run reports: its mode and its label (``"name"``, or ``"[2/3] name"``)."""
+
+    mode: str = "none"
+    label: str = ""
+
+    @property
+    def bars(self) -> bool:
+        """Whether to draw progress bars."""
+        return self.mode == "bars"
+
+    def stage(self, text: str) -> None:
+        """A finished stage, as a log line (lines mode only: bars show it already)."""
+        if self.mode == "lines":
+            self._write(text)
+
+    def note(self, text: str) -> None:
+        """Something the user should know whatever the display (not with ``"none"``)."""
+        if self.mode != "none":
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        tqdm.write(f"{self.label}: {text}" if self.label else text, file=sys.stderr)

@@ -11,6 +11,7 @@ errors are reported at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -27,6 +28,12 @@ def has(factor: str, levels: Levels) -> bool:
     return any(len(levels.get(m, ())) > 1 for m in members)
 
 
+def per_level(factor: str, levels: Levels, n_stimuli: int) -> int:
+    """Stimuli per level of ``factor`` in the full grid (a group's level is a combination)."""
+    members = FACTOR_GROUPS.get(factor, (factor,))
+    return n_stimuli // math.prod(len(levels.get(m, ())) or 1 for m in members)
+
+
 def follow_grid(analysis: Any, ablation: Any, levels: Levels, n_stimuli: int) -> tuple[Any, Any]:
     """``analysis`` and ``ablation`` with their default lists narrowed to the grid's factors,
     and the default ``n_bins`` lowered to what ``n_stimuli`` allow.
@@ -34,13 +41,20 @@ def follow_grid(analysis: Any, ablation: Any, levels: Levels, n_stimuli: int) ->
     A value the user gave is left as it is (and checked by :func:`grid_problems`).
     """
     changes: dict[str, Any] = {}
-    for key in ("tuning", "decode"):
+    for key in ("tuning", "decode"):  # level means and cross-validation need 2 per level
         value = getattr(analysis, key)
         if isinstance(value, ck.GridDefault):
-            changes[key] = ck.GridDefault(f for f in value if has(f, levels))
+            changes[key] = ck.GridDefault(
+                f for f in value if has(f, levels) and per_level(f, levels, n_stimuli) >= 2
+            )
     most = max(2, n_stimuli // 2)  # bins of at least 2 stimuli each (unit_table's rule)
     if isinstance(analysis.n_bins, ck.GridCount) and analysis.n_bins > most:
         changes["n_bins"] = ck.GridCount(most)
+    decoded = changes.get("decode", analysis.decode)
+    if isinstance(analysis.n_splits, ck.GridCount) and decoded:
+        fewest = min(per_level(f, levels, n_stimuli) for f in decoded)
+        if analysis.n_splits > fewest:
+            changes["n_splits"] = ck.GridCount(max(2, fewest))
     if changes:
         analysis = replace(analysis, **changes)
     if ablation is not None and isinstance(ablation.rankings, ck.GridDefault):
@@ -78,6 +92,29 @@ def grid_problems(stimuli: Any, analysis: Any, ablation: Any, levels: Levels) ->
                 )
             )
     n = stimuli.n_stimuli()
+    thin = [f for f in analysis.tuning if has(f, levels) and per_level(f, levels, n) < 2]
+    if thin:
+        problems.append(
+            ck.KeyValueError(
+                f"The 'tuning' key of [analysis] names {', '.join(repr(f) for f in thin)}, "
+                f"which the grid gives 1 stimulus per level; a tuning curve's level means "
+                f"need at least 2 (vary another factor too, or remove it from 'tuning').",
+                "tuning",
+            )
+        )
+    for f in analysis.decode:
+        count = per_level(f, levels, n)
+        if has(f, levels) and count < analysis.n_splits:
+            problems.append(
+                ck.KeyValueError(
+                    f"The 'n_splits' key of [analysis] must be at most {count} to decode {f!r}, "
+                    f"which the grid gives {count} stimuli per level (each level must reach "
+                    f"every fold); got {analysis.n_splits}"
+                    + (" (or remove it from 'decode')." if count < 2 else "."),
+                    "n_splits",
+                )
+            )
+            break
     if analysis.quantizer != "threshold" and analysis.n_bins > max(2, n // 2):
         problems.append(
             ck.KeyValueError(

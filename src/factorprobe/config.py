@@ -195,8 +195,8 @@ class AnalysisConfig:
     resamples); ``decode`` the factors decoded per layer by :func:`~factorprobe.analysis.decoding`
     (``decode_c``, ``n_splits``); ``cka`` adds linear CKA between layers; ``disentanglement`` adds
     the literature's scores (slow: gradient-boosted trees per layer). Left unset, ``tuning`` and
-    ``decode`` follow the grid (the factors among size, x, y that it varies), and ``n_bins`` is
-    8, or fewer on a grid too small for 8 bins of 2 stimuli each.
+    ``decode`` follow the grid (the factors among size, x, y that it varies), and ``n_bins`` (8)
+    and ``n_splits`` (5) are lowered on a grid too small for them.
     """
 
     factors: tuple[str, ...] = ck.GridDefault(("size", "position"))
@@ -215,7 +215,7 @@ class AnalysisConfig:
     n_boot: int = 1000
     decode: tuple[str, ...] = ck.GridDefault(("size", "x", "y"))
     decode_c: float = 1.0
-    n_splits: int = 5
+    n_splits: int = ck.GridCount(5)
     cka: bool = True
     disentanglement: bool = False
 
@@ -246,7 +246,8 @@ class AnalysisConfig:
         object.__setattr__(self, "n_boot", ck.resamples(t, "n_boot", self.n_boot))
         object.__setattr__(self, "decode", ck.names(t, "decode", self.decode, empty=True))
         object.__setattr__(self, "decode_c", ck.real(t, "decode_c", self.decode_c, 1e-12))
-        object.__setattr__(self, "n_splits", ck.integer(t, "n_splits", self.n_splits, 2))
+        if not isinstance(self.n_splits, ck.GridCount):
+            object.__setattr__(self, "n_splits", ck.integer(t, "n_splits", self.n_splits, 2))
         ck.boolean(t, "cka", self.cka)
         ck.boolean(t, "disentanglement", self.disentanglement)
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -316,6 +319,7 @@ def test_new_package_version_is_recomputed(copy, monkeypatch):
 
 EDITNET = """
 import os
+import time
 
 import torch
 import torch.nn as nn
@@ -335,6 +339,7 @@ class EditNet(nn.Module):
             f.write(f"{x.shape[0]}\\n")
         if open(log).read().split().count("2") > int(os.environ.get("EDITNET_STOP", "99")):
             raise KeyboardInterrupt
+        time.sleep(float(os.environ.get("EDITNET_DELAY", "0")))
         return self.act1(self.fc1(self.pool(x).flatten(1) * SCALE))
 
 
@@ -389,6 +394,34 @@ def test_edited_python_model_after_an_interruption_reuses_no_batch(tmp_path, mon
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["capture"] == {"batches": 3, "batches_reused": 0}
     assert log.read_text().split().count("2") == 3  # every batch recomputed, by the new code
+
+
+@pytest.mark.slow  # a second interpreter importing torch (~10 s)
+def test_two_processes_into_one_folder_the_second_refuses_the_first_finishes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "editnet_nl.py").write_text(EDITNET)
+    (tmp_path / "e.toml").write_text(EDIT_CONFIG)
+    env = {**os.environ, "EDITNET_LOG": str(tmp_path / "a.log"), "EDITNET_DELAY": "1.0"}
+    env["HF_HUB_OFFLINE"] = "1"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "factorprobe.cli", "run", "e.toml", "--out", "r", "--quiet"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "a.log").exists():  # the first run is capturing, holding the lock
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    monkeypatch.setenv("EDITNET_LOG", str(tmp_path / "b.log"))
+    code, _, err = _cli("run", "e.toml", "--out", "r")
+    _one_line_error(code, err, "Another factorprobe run is writing 'r'")
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    first.stderr.close()
+    assert not (tmp_path / "b.log").exists()  # the second run computed nothing
+    published = {p.name for p in (tmp_path / "r").iterdir()}
+    assert {"activations.zarr", "units.csv", "units.parquet", "config.toml"} <= published
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 # --------------------------------------------------------------------------- 7. analyze in place

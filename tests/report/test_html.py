@@ -99,7 +99,7 @@ def planted_results(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("planted")
     acts = planted_units(kinds=("size", "position"), n_units=3, n_sizes=4, n_x=3, n_y=3, seed=0)
     acts = acts.assign_coords(layer=("unit", np.full(acts.sizes["unit"], EVIL)))
-    table = unit_table(acts, n_permutations=50, seed=0)
+    table = unit_table(acts, n_permutations=200, seed=0)
     table.to_netcdf(folder / "units.nc", engine="h5netcdf")
     acts.drop_vars(["kind"]).to_netcdf(folder / "activations.nc", engine="h5netcdf")
     (folder / "config.toml").write_text(f'name = "x"\n# {EVIL}</pre>\n')

@@ -201,11 +201,26 @@ def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int
     keep = ["layer", "index"]
     keep += [f"{m}_{f}" for m in ("mi", "q_value") for f in factors if f"{m}_{f}" in frame]
     keep += [c for c in ("selectivity", "preferred_factor") if c in frame]
-    parts = [part.heading(3, f"Top {top} units per factor (largest bias-corrected MI)")]
+    alpha = float(table.attrs.get("alpha", 0.05))
+    parts = [
+        part.heading(3, f"Top {top} units per factor (largest bias-corrected MI, significant only)")
+    ]
     for f in factors:
         mi = np.nan_to_num(table["mi"].sel({FACTOR: f}).values, nan=-np.inf)
-        chosen = np.argsort(-mi, kind="stable")[:top]
-        parts += [part.heading(4, f"{f}"), part.table(frame.iloc[chosen][keep], index=False)]
+        significant = np.nan_to_num(table["q_value"].sel({FACTOR: f}).values, nan=1.0) < alpha
+        order = np.argsort(-mi, kind="stable")
+        chosen = order[significant[order]][:top]
+        parts.append(part.heading(4, f"{f}"))
+        if not len(chosen):
+            parts.append(part.note(f"No unit of this layer codes {f} (q < {alpha:g})."))
+            continue
+        parts += [
+            part.note(
+                f"{int(significant.sum())} of {len(mi)} units code {f} at q < {alpha:g} "
+                f"({table.attrs.get('null', 'null in the table attrs')})."
+            ),
+            part.table(frame.iloc[chosen][keep], index=False),
+        ]
         figures = []
         tuning = _tuning_figure(saved, f, labels[chosen].tolist())
         if tuning is not None:

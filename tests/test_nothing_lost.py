@@ -83,8 +83,9 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def finished(tmp_path_factory):
     """A finished results folder ``res`` (run with plain log lines) beside its configuration.
 
-    Beside it, before the run, a user's ``.res.old-backup`` and an unmarked ``.res.old-0123abcd``
-    (named like the folders a replaced result is renamed to) and a marked one a kill left.
+    Beside it, before the run: the user's ``.res.old-backup``, an unmarked ``.res.old-0123abcd``
+    and a marked ``.res.old-20240101`` (named like the folders a replaced result is renamed to),
+    and a ``.res.old-<32 hex>`` that a kill during a replacement left.
     """
     folder = tmp_path_factory.mktemp("finished")
     (folder / "c.toml").write_text(CONFIG)
@@ -95,9 +96,13 @@ def finished(tmp_path_factory):
     unmarked = folder / ".res.old-0123abcd"
     unmarked.mkdir()
     (unmarked / "data.csv").write_text("mine")
-    left = folder / ".res.old-89abcdef"  # a replaced result a kill left: factorprobe's own
+    marker = '{"made_by": "factorprobe", "kind": "run"}'
+    dated = folder / ".res.old-20240101"  # the user's own backup of earlier results
+    dated.mkdir()
+    (dated / "manifest.json").write_text(marker)
+    left = folder / f".res.old-{'89abcdef' * 4}"  # a replaced result a kill left: ours
     left.mkdir()
-    (left / "manifest.json").write_text('{"made_by": "factorprobe", "kind": "run"}')
+    (left / "manifest.json").write_text(marker)
     with contextlib.chdir(folder):
         code, out, err = _cli("run", "c.toml", "--out", "res", "--progress", "lines")
     assert code == 0, err
@@ -252,7 +257,8 @@ def test_users_folders_named_like_replaced_results_are_never_deleted(finished):
     folder = finished["folder"]
     assert (folder / ".res.old-backup" / "thesis.tex").read_text() == "years of work"
     assert (folder / ".res.old-0123abcd" / "data.csv").read_text() == "mine"  # no marker
-    assert not (folder / ".res.old-89abcdef").exists()  # factorprobe's own, left by a kill
+    assert (folder / ".res.old-20240101" / "manifest.json").is_file()  # not a name it makes
+    assert not (folder / f".res.old-{'89abcdef' * 4}").exists()  # its own, left by a kill
 
 
 @pytest.mark.slow  # two runs, one with its report (~15 s)

@@ -50,6 +50,11 @@ class Progress:
         """Whether to draw progress bars."""
         return self.mode == "bars"
 
+    def start(self, text: str) -> None:
+        """The run's header above its bars (bars mode only: lines name the run on each line)."""
+        if self.mode == "bars":
+            self._write(text)
+
     def stage(self, text: str) -> None:
         """A finished stage, as a log line (lines mode only: bars show it already)."""
         if self.mode == "lines":

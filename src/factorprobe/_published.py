@@ -112,7 +112,7 @@ def check_sweep_root(root: Path, names: list[str], combined: tuple[str, ...]) ->
     runs = {p.name for p in entries if is_marked(p)}
     allowed = set(names) | runs | {f".{n}{suffix}" for n in names for suffix in _HIDDEN}
     allowed |= set(combined) if runs else set()
-    extra = [p.name for p in entries if p.name not in allowed and not _partial_of_ours(p)]
+    extra = [p.name for p in entries if p.name not in allowed and not _hidden_of_ours(p)]
     if extra:
         raise FileExistsError(
             f"The output folder {text!r} holds files that are not factorprobe results "
@@ -231,9 +231,9 @@ def foreign(folder: Path, manifest: dict[str, Any]) -> list[str]:
     return [n for n in files if n not in ours and not n.startswith(_REDRAWN)]
 
 
-def _partial_of_ours(path: Path) -> bool:
-    """A work folder (of a run no longer in the sweep) that holds the marker."""
-    return path.name.startswith(".") and path.name.endswith(_HIDDEN[0]) and is_marked(path)
+def _hidden_of_ours(path: Path) -> bool:
+    """A hidden folder that holds the marker: a run's work folder, or replaced results."""
+    return path.name.startswith(".") and is_marked(path)
 
 
 def _marked(manifest: dict[str, Any]) -> bool:

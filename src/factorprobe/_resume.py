@@ -46,7 +46,9 @@ _DEBRIS = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]{8}$|\.[0-9a-f]{32}\.partial$")
 USER_ERRORS = (ValueError, TypeError, KeyError)
 #: tables of a resolved configuration that do not change results (never compared)
 NOT_COMPARED = ("dask",)
-_OLD_HEX = 8  # hex digits naming a replaced results folder while it is removed
+# hex digits naming a replaced results folder while it is removed: 32, a name no user picks
+# (8 would match a date such as '.res.old-20240101')
+_OLD_HEX = 32
 
 
 def partial_path(folder: Path) -> Path:
@@ -205,7 +207,7 @@ def publish(partial: Path, folder: Path) -> None:
     remove_debris(partial)
     old = None
     if folder.exists() or folder.is_symlink():
-        hex_id = uuid.uuid4().hex[:_OLD_HEX]
+        hex_id = uuid.uuid4().hex
         old = Path(os.path.abspath(folder)).with_name(f".{folder.name}.old-{hex_id}")
         os.replace(folder, old)
     os.replace(partial, folder)

@@ -374,6 +374,7 @@ def _run_one(config: RunConfig, folder: Path, progress: Progress) -> Path:
             return folder
         if note:
             progress.note(f"recomputing {folder}: {note}")
+        progress.start(f"writing {folder}")
         keep = _resume.reusable_capture(config, folder, CONFIG_FILE)
         work = _resume.prepare(folder, resolved, CONFIG_FILE, keep=keep, inputs=inputs)
         _stages(config, work, progress)

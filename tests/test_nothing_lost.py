@@ -583,3 +583,10 @@ def test_damaged_manifest_is_named(copy):
     code, _, err = _cli("run", "c.toml", "--out", "res")
     message = _one_line_error(code, err, "manifest.json' as JSON (Expecting property name")
     assert "the file is damaged" in message
+
+
+def test_damaged_netcdf_table_is_named_by_report(copy):
+    (copy / "units.nc").write_bytes(b"garbage")
+    code, _, err = _cli("report", "res")
+    message = _one_line_error(code, err, "Cannot read 'res/units.nc' as NetCDF (")
+    assert "the file is damaged" in message

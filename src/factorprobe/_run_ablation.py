@@ -6,11 +6,10 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-import xarray as xr
-
 from factorprobe._run_model import load_run_model
 from factorprobe._run_stimuli import run_stimuli
 from factorprobe.config import RunConfig
+from factorprobe.files import load_netcdf
 
 ABLATION_MODULE = "factorprobe.analysis.ablation"
 
@@ -27,8 +26,7 @@ def run_ablation(config: RunConfig, folder: Path, *, progress: bool) -> None:
     assert options is not None  # checked by the caller
     model = load_run_model(config.model, base_dir=config.base_dir)
     _, source = run_stimuli(config, model)
-    with xr.open_dataset(folder / "units.nc", engine="h5netcdf") as ds:
-        table = ds.load()
+    table = load_netcdf(folder / "units.nc")
     ablation.write_ablation(
         model,
         source,

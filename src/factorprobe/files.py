@@ -86,6 +86,45 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         ) from err
 
 
+def load_netcdf(path: str | os.PathLike[str], *, array: bool = False) -> Any:
+    """Read a NetCDF file (h5netcdf) into memory; a file that cannot be read names itself.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.nc`` file written by factorprobe.
+    array : bool, default=False
+        Read its one variable as a DataArray (``xr.open_dataarray``), as ``activations.nc``.
+
+    Returns
+    -------
+    Dataset or DataArray
+        Loaded into memory, the file closed.
+
+    Raises
+    ------
+    ValueError
+        The file is damaged or not NetCDF; the message names it.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    opener = xr.open_dataarray if array else xr.open_dataset
+    try:
+        with opener(path, engine="h5netcdf") as opened:
+            return opened.load()
+    except MemoryError:
+        raise
+    except Exception as err:  # h5py, h5netcdf, xarray: their own types and messages
+        if isinstance(err, FileNotFoundError):
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
+        raise ValueError(
+            f"Cannot read {str(path)!r} as NetCDF ({first}); the file is damaged: rerun the "
+            f"command that wrote it."
+        ) from err
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)

@@ -7,7 +7,6 @@ itself is assembled by :func:`factorprobe.report.html.write_html`.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, STIMULUS, UNIT
+from factorprobe.files import load_netcdf, read_json
 from factorprobe.report import _html_parts as part
 
 ALL_UNITS = "all units"
@@ -37,9 +37,7 @@ class Saved:
         ablation = results / "ablation" / "ablation.nc"
         self.ablation = _load(ablation) if ablation.is_file() else None
         manifest = results / "manifest.json"
-        self.manifest: dict[str, Any] = (
-            json.loads(manifest.read_text()) if manifest.is_file() else {}
-        )
+        self.manifest: dict[str, Any] = read_json(manifest) if manifest.is_file() else {}
         config = results / "config.toml"
         self.config = config.read_text(encoding="utf-8") if config.is_file() else ""
         self.acts = _activations(results)
@@ -62,8 +60,7 @@ class Saved:
 
 
 def _load(path: Path) -> xr.Dataset:
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    return load_netcdf(path)
 
 
 def _activations(results: Path) -> xr.DataArray | None:
@@ -72,8 +69,7 @@ def _activations(results: Path) -> xr.DataArray | None:
 
         return open_activations(results / "activations.zarr").load()
     if (results / "activations.nc").is_file():
-        with xr.open_dataarray(results / "activations.nc", engine="h5netcdf") as acts:
-            return acts.load()
+        return load_netcdf(results / "activations.nc", array=True)
     return None
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from factorprobe.dims import FACTOR
+from factorprobe.files import load_netcdf
 
 __all__ = ["FIGURES", "write_figures"]
 
@@ -66,8 +67,7 @@ def write_figures(results: str | os.PathLike[str]) -> list[Path]:
     from factorprobe.report.plots import plot_tuning_curves, save_figure
     from factorprobe.report.table_plots import plot_histograms, plot_selectivity_scatter
 
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        table = ds.load()
+    table = load_netcdf(path)
     out = results / PLOTS
     written = []
     compared = [c for c in str(table.attrs.get("compared", "")).split(",") if c]
@@ -80,8 +80,7 @@ def write_figures(results: str | os.PathLike[str]) -> list[Path]:
         written.append(_save(save_figure, fig, out / "histograms.png"))
     for curve_path in sorted((results / "tuning").glob("*.nc")):
         factor = curve_path.stem
-        with xr.open_dataset(curve_path, engine="h5netcdf") as ds:
-            curves = ds.load()
+        curves = load_netcdf(curve_path)
         units = _top_units(table, factor, curves.sizes["unit"])
         fig = plot_tuning_curves(curves, units)
         written.append(_save(save_figure, fig, out / f"tuning_{factor}.png"))

@@ -275,6 +275,7 @@ def _interrupt(folder: Path, config: Path, out: Path, log: Path, monkeypatch) ->
 
 def test_interrupted_netcdf_run_keeps_its_capture_and_resumes(setup, tmp_path, monkeypatch):
     folder, reference = setup
+    (tmp_path / "slownet.py").write_text(NET)  # python: models come from the config's folder
     config = tmp_path / "nc.toml"
     config.write_text(CONFIG.replace("[output]\n", '[output]\nactivations = "netcdf"\n'))
     out = tmp_path / "results"
@@ -294,6 +295,7 @@ def test_rerun_with_another_analysis_keeps_the_interrupted_capture(setup, tmp_pa
     folder, _ = setup
     out = tmp_path / "results"
     done = _interrupt(folder, folder / "run.toml", out, tmp_path / "first.log", monkeypatch)
+    (tmp_path / "slownet.py").write_text(NET)  # python: models come from the config's folder
     config = tmp_path / "other.toml"
     config.write_text(CONFIG.replace("n_permutations = 50", "n_permutations = 40"))
     _rerun_config(config, out, tmp_path / "second.log", monkeypatch)
@@ -305,6 +307,7 @@ def test_rerun_with_another_model_discards_the_interrupted_capture(setup, tmp_pa
     folder, _ = setup
     out = tmp_path / "results"
     _interrupt(folder, folder / "run.toml", out, tmp_path / "first.log", monkeypatch)
+    (tmp_path / "slownet.py").write_text(NET)  # python: models come from the config's folder
     config = tmp_path / "other.toml"
     config.write_text(CONFIG.replace("std = [0.25]", "std = [0.3]"))
     _rerun_config(config, out, tmp_path / "second.log", monkeypatch)

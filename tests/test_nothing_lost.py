@@ -479,6 +479,21 @@ def test_unmarked_work_folder_is_never_resumed_or_removed(tmp_path, monkeypatch)
     assert (tmp_path / ".res.partial" / "config.toml").read_text() == CONFIG
 
 
+def test_work_folder_of_another_user_is_never_resumed(copy, monkeypatch):
+    import factorprobe._published as published
+
+    shutil.copytree(copy, partial_path(copy))  # marker and all, as if planted
+    monkeypatch.setattr(published.os, "getuid", lambda: 12345)  # we are someone else
+    code, _, err = _cli("run", "other.toml", "--out", "res", "--overwrite")
+    _one_line_error(code, err, ".res.partial' belongs to another user")
+    assert partial_path(copy).is_dir()
+
+
+def test_overwrite_of_the_same_configuration_redoes_it(copy):
+    code, _, err = _cli("run", "c.toml", "--out", "res", "--overwrite")
+    assert code == 0 and "recomputing res: --overwrite redoes it" in err
+
+
 def test_results_folder_that_is_a_symlink_is_refused(copy, tmp_path):
     real = tmp_path / "real"
     copy.rename(real)

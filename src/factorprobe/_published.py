@@ -127,12 +127,19 @@ def check_work_folder(partial: Path) -> None:
     Raises
     ------
     FileExistsError
-        ``partial`` is a symbolic link, a file, or a folder without the marker.
+        ``partial`` is a symbolic link, another user's folder, a file, or a folder without the
+        marker.
     """
     if partial.is_symlink():
         raise FileExistsError(
             f"The work folder {str(partial)!r} is a symbolic link; factorprobe never follows a "
             f"work folder it did not make: move the link away, or choose another --out."
+        )
+    owner = getattr(os, "getuid", None)
+    if partial.is_dir() and owner is not None and partial.lstat().st_uid != owner():
+        raise FileExistsError(
+            f"The work folder {str(partial)!r} belongs to another user; factorprobe never "
+            f"resumes or removes a work folder it did not make: choose another --out."
         )
     if partial.exists() and not is_marked(partial):
         raise FileExistsError(
@@ -194,6 +201,8 @@ def reuse_or_replace(
         return False, f"the folder was damaged ({damage})"
     if same_config and not fresh:
         return False, changed(manifest.get("inputs"), inputs)
+    if same_config:
+        return False, "--overwrite redoes it"
     if not same_config and not overwrite:
         raise FileExistsError(
             f"Results folder {str(folder)!r} exists and holds other results; pass --overwrite "

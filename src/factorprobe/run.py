@@ -39,7 +39,12 @@ from factorprobe._fingerprint import run_inputs
 from factorprobe._lock import folder_lock
 from factorprobe._manifest import read_manifest, timed, total, update_manifest
 from factorprobe._progress import Progress, resolve_mode
-from factorprobe._published import check_out_path, check_sweep_root, reuse_or_replace
+from factorprobe._published import (
+    check_out_path,
+    check_sweep_root,
+    check_work_folder,
+    reuse_or_replace,
+)
 from factorprobe._run_ablation import run_ablation
 from factorprobe._run_model import load_run_model
 from factorprobe._run_stimuli import render_run, run_canvas, run_stimuli, write_sheet
@@ -365,6 +370,7 @@ def _run_one(config: RunConfig, folder: Path, progress: Progress) -> Path:
     # 'overwrite' is an action, not a property of the results: never part of the comparison
     resolved = dumps_config(with_output(config, overwrite=False))
     with folder_lock(folder):
+        check_work_folder(_resume.partial_path(folder))
         inputs = run_inputs(config)
         same = _resume.same_saved_config(folder / CONFIG_FILE, resolved)
         overwrite = config.output.overwrite

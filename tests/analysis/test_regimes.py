@@ -285,3 +285,70 @@ def test_designs_that_are_not_crossed_keep_the_null_valid():
     p = table["p_value"].values
     assert 0.01 <= np.mean(p[:100] < 0.05) <= 0.10
     assert np.mean(p[100:, 1] < 0.05) <= 0.15 and np.all(table["q_value"].values[100:, 0] < 0.05)
+
+
+def test_within_stratum_statistic_and_p_value_match_an_explicit_loop():
+    from scipy import special, stats
+
+    acts = planted_units(
+        kinds=("mixed", "noise"),
+        n_units=4,
+        noise=(0.5,),
+        n_sizes=4,
+        n_x=3,
+        n_y=3,
+        repeats=2,
+        mix=(0.2,),
+        seed=6,
+    )
+    table = unit_table(acts, n_permutations=300, seed=2)
+    size, position = factor_codes(acts, "size"), factor_codes(acts, "position")
+    strata = design_strata([size, position], ["size", "position"])
+    perms = restricted_shuffles(position.codes, strata[1], 300, 2, "position")
+
+    def eta(scores, codes):
+        means = np.bincount(codes, weights=scores) / np.bincount(codes)
+        between = (np.bincount(codes) * (means - scores.mean()) ** 2).sum()
+        return between / ((scores - scores.mean()) ** 2).sum()
+
+    for u in range(acts.sizes["unit"]):
+        r = acts.values[:, u]
+        scores = np.empty_like(r)
+        for level in range(size.n_levels):  # position's strata are the sizes
+            inside = size.codes == level
+            ranks = stats.rankdata(r[inside])  # continuous responses: no ties
+            scores[inside] = special.ndtri(ranks / (inside.sum() + 1))
+        observed = eta(scores, position.codes)
+        got = table["eta_squared_within"].sel(factor="position").values[u]
+        np.testing.assert_allclose(got, observed, rtol=1e-10)
+        # the shared null: the canonical unit's statistic under the same shuffles
+        canonical = np.sort(scores)  # any arrangement within strata has the same null
+        order = np.argsort(size.codes, kind="stable")
+        canonical = np.empty_like(scores)
+        canonical[order] = np.concatenate(
+            [np.sort(scores[size.codes == g]) for g in range(size.n_levels)]
+        )
+        null = np.array([eta(canonical, p) for p in perms])
+        p = (1 + np.sum(null >= observed - 1e-9)) / (1 + len(null))
+        np.testing.assert_allclose(table["p_value"].sel(factor="position").values[u], p)
+
+
+def test_plugin_null_mean_matches_sklearn_over_the_same_shuffles():
+    from sklearn.metrics import mutual_info_score
+
+    from factorprobe.analysis import quantize
+
+    acts = planted_units(
+        kinds=("size", "additive"), n_units=2, noise=(0.3,), n_sizes=4, n_x=3, n_y=3, seed=7
+    )
+    table = unit_table(acts, estimator="plugin", n_permutations=40, seed=1)
+    bins = quantize(acts, n_bins=8).values
+    size, position = factor_codes(acts, "size"), factor_codes(acts, "position")
+    strata = design_strata([size, position], ["size", "position"])
+    for k, (factor, s) in enumerate(((size, strata[0]), (position, strata[1]))):
+        perms = restricted_shuffles(factor.codes, s, 40, 1, factor.name)
+        for u in range(acts.sizes["unit"]):
+            mean = np.mean([mutual_info_score(bins[u], p) for p in perms]) / np.log(2)
+            np.testing.assert_allclose(table["mi_null_mean"].values[u, k], mean, rtol=1e-10)
+            raw = mutual_info_score(bins[u], factor.codes) / np.log(2)
+            np.testing.assert_allclose(table["mi"].values[u, k], raw - mean, atol=1e-12)

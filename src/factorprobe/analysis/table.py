@@ -392,7 +392,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "p_fwer": ("family-wise adjusted p-value (Westfall-Young max-statistic over the layer)", "1"),
     "kl_selectivity": (
         "largest specific information: max over levels f of "
-        "KL(p(R | F=f) || p(R)) (Amjad et al. 2018)",
+        "KL(p(R | F=f) || p(R)) on the table's quantiser (attrs quantizer, n_bins; Amjad et "
+        "al. 2018)",
         "bits",
     ),
     "entropy": (

@@ -446,6 +446,14 @@ def test_analyze_in_place_with_another_config_is_refused(copy, tmp_path):
     assert code == 0 and "reused res, finished earlier" in err
 
 
+def test_analyze_into_another_runs_results_folder_is_refused(copy, tmp_path):
+    shutil.copytree(copy, tmp_path / "res2")
+    before = _tree(tmp_path / "res2")
+    code, _, err = _cli("analyze", "res/activations.zarr", "--out", "res2")
+    _one_line_error(code, err, "'res2' is the results folder of another run")
+    assert _tree(tmp_path / "res2") == before
+
+
 def test_analyze_in_place_with_its_own_config_keeps_the_folder_verified(copy):
     code, _, err = _cli("analyze", "res", "--quiet")
     assert code == 0, err

@@ -16,6 +16,7 @@ from typing import Any
 
 from factorprobe._fingerprint import changed, same_inputs
 from factorprobe._manifest import MANIFEST, read_manifest, update_manifest, walk_files
+from factorprobe.config import AnalysisConfig, load_config
 
 MADE_BY = "factorprobe"
 KIND = "run"
@@ -146,6 +147,34 @@ def check_work_folder(partial: Path) -> None:
             f"The work folder {str(partial)!r} exists but was not made by factorprobe (no "
             f"factorprobe manifest.json in it); factorprobe never resumes or removes such a "
             f"folder: move it away, or choose another --out."
+        )
+
+
+def check_analysis_out(
+    out: Path, store_folder: Path, options: AnalysisConfig, config_file: str
+) -> None:
+    """Refuse to write tables where a ``config.toml`` would no longer describe them.
+
+    Raises
+    ------
+    ValueError
+        ``out`` is another run's results folder, or its ``config_file`` has another
+        ``[analysis]`` than ``options``.
+    """
+    if is_marked(out) and out.resolve() != store_folder.resolve():
+        raise ValueError(
+            f"{str(out)!r} is the results folder of another run; writing these tables there "
+            f"would mix two runs' results: write them to a new folder with --out (out=...)."
+        )
+    saved = out / config_file
+    if not saved.is_file():
+        return
+    (before,) = load_config(saved)
+    if before.analysis != options:
+        raise ValueError(
+            f"{str(out)!r} holds tables made with the [analysis] of its config.toml, which "
+            f"differs from this one; analysing it in place would leave config.toml describing "
+            f"other tables: write them to a new folder with --out (out=...)."
         )
 
 

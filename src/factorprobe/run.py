@@ -40,6 +40,7 @@ from factorprobe._lock import folder_lock
 from factorprobe._manifest import read_manifest, timed, total, update_manifest
 from factorprobe._progress import Progress, resolve_mode
 from factorprobe._published import (
+    check_analysis_out,
     check_out_path,
     check_sweep_root,
     check_work_folder,
@@ -283,7 +284,7 @@ def analyze(
     options, configured = _analysis_config(config, path.parent)
     if scheduler is not None:
         configured = checked_scheduler(scheduler, "The 'scheduler' parameter of analyze")
-    _check_in_place(out, options)
+    check_analysis_out(out, path.parent, options, CONFIG_FILE)
     return _analyze(path, options, out, scheduler=configured, quiet=quiet, label="analyze")
 
 
@@ -467,20 +468,6 @@ def _analysis_config(config: Any, folder: Path) -> tuple[AnalysisConfig, str | N
 
 def _layer_names(acts: xr.DataArray) -> list[str]:
     return list(dict.fromkeys(str(v) for v in acts[LAYER].values))
-
-
-def _check_in_place(out: Path, options: AnalysisConfig) -> None:
-    """Refuse to rewrite the tables of a folder whose config.toml describes other options."""
-    saved = out / CONFIG_FILE
-    if not saved.is_file():
-        return
-    (before,) = load_config(saved)
-    if before.analysis != options:
-        raise ValueError(
-            f"{str(out)!r} holds tables made with the [analysis] of its config.toml, which "
-            f"differs from this one; analysing it in place would leave config.toml describing "
-            f"other tables: write them to a new folder with --out (out=...)."
-        )
 
 
 def _check_folder(folder: Path) -> None:

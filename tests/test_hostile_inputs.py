@@ -208,6 +208,13 @@ def test_a_configuration_cannot_call_code_outside_its_folder(tmp_path, name, mat
     assert not marker.exists()
 
 
+def test_a_python_model_may_not_shadow_an_installed_module(tmp_path):
+    (tmp_path / "numpy.py").write_text(NETS)  # beside the config, named like an installed one
+    text = _python_config(tmp_path, "python:numpy:build")
+    _run_config(tmp_path, text, r"python: module 'numpy' is the name of an installed module "
+                r"\(.*numpy.*\); rename your 'numpy' in")  # fmt: skip
+
+
 def test_python_models_from_the_configuration_folder_still_load(tmp_path):
     for name in ("python:nets_h13:build", "python:nets_h13:net"):  # a function, an instance
         (config,) = parse_config(

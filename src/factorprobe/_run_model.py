@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 import sys
 from dataclasses import replace
@@ -79,7 +80,7 @@ def _call_python_model(config: ModelConfig, base_dir: Path) -> Any:
             f"imported only from the configuration's folder {str(folder)!r}, and {why} (a "
             f"configuration is trusted like code: it runs the code it names; docs/run.md)."
         )
-    _forget_if_elsewhere(module_name, file)
+    _forget_if_elsewhere(top, folder)
     added = str(folder) not in sys.path
     if added:
         sys.path.insert(0, str(folder))
@@ -120,15 +121,29 @@ def _call_python_model(config: ModelConfig, base_dir: Path) -> Any:
     return module
 
 
-def _forget_if_elsewhere(module_name: str, file: Path) -> None:
-    """Drop an imported module of that name from another folder (an earlier configuration's),
-    so that this configuration's own file is imported."""
-    loaded = sys.modules.get(module_name)
-    origin = getattr(loaded, "__file__", None)
-    if loaded is None or (origin is not None and Path(origin).resolve() == file.resolve()):
+def _forget_if_elsewhere(top: str, folder: Path) -> None:
+    """Drop an imported module ``top`` from another folder (an earlier configuration's), so
+    that this configuration's own file is imported; refuse to shadow an installed module."""
+    loaded = sys.modules.get(top)
+    if loaded is None:  # not imported yet: it must not shadow one that would be
+        spec = importlib.machinery.PathFinder.find_spec(top, [p for p in sys.path if p])
+        origin = spec.origin if spec is not None else None
+        if origin is None or Path(origin).resolve().parent in (folder, folder / top):
+            return
+    else:
+        origin = getattr(loaded, "__file__", None)
+    ours = {(folder / f"{top}.py").resolve(), (folder / top / "__init__.py").resolve()}
+    if origin is not None and Path(origin).resolve() in ours:
         return
-    for name in [m for m in sys.modules if m == module_name or m.startswith(module_name + ".")]:
-        del sys.modules[name]
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    if origin is None or any(Path(origin).resolve().is_relative_to(p) for p in installed):
+        raise ValueError(
+            f"[model] python: module {top!r} is the name of an installed module "
+            f"({origin or 'built into the interpreter'}); rename your {top!r} in "
+            f"{str(folder)!r}."
+        )
+    for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        del sys.modules[name]  # (none when it was not imported)
 
 
 def _defined_in(target: Any, folder: Path) -> bool | str:

@@ -119,11 +119,11 @@ class ModelConfig:
     """``[model]``: the network, its weights and preprocessing, and which layers to capture.
 
     ``name`` is ``"embedded"``, ``"timm:NAME"`` (random init unless ``pretrained`` or
-    ``weights``), or ``"python:module:callable"``: a callable defined in ``module``, a ``.py`` file in
-    the configuration file's folder (nowhere else), that returns a ``torch.nn.Module`` when called
-    with ``kwargs``; it then needs ``input_size``, ``mean`` and ``std``, and ``weights`` (a
-    ``.safetensors`` or state-dict file) is loaded into the module it returns. ``layers`` empty
-    means the pooled features and every fully connected layer.
+    ``weights``), or ``"python:module:callable"``: a callable defined in ``module``, a ``.py``
+    file in the configuration file's folder (nowhere else), that returns a ``torch.nn.Module``
+    when called with ``kwargs``; it then needs ``input_size``, ``mean`` and ``std``, and
+    ``weights`` (a ``.safetensors`` or state-dict file) is loaded into the module it returns.
+    ``layers`` empty means the pooled features and every fully connected layer.
     """
 
     name: str = "embedded"

@@ -111,10 +111,15 @@ def test_nan_images_are_refused(embedded, stim):
 
 def test_stimuli_all_blank_are_refused_by_capture(embedded):
     tiny = grid(size=[0.001, 0.002], x=[80, 140], y=[112])  # objects under a pixel
+    with pytest.raises(ValueError, match=r"^All 4 stimuli for capture would be blank \(less than "
+                       r"0\.5 px of ink, e\.g\. size=0\.001\): any information measured would be "
+                       r"rounding noise"):  # fmt: skip
+        probing.capture(embedded, tiny, progress=False)  # before the sweep: one image per size
+    with pytest.warns(StimulusWarning, match=r"All 4 stimuli for render are blank"):
+        rendered = render(tiny)
     with pytest.raises(ValueError, match=r"^All 4 stimuli for capture are blank \(less than 0\.5 "
-                       r"px of ink, e\.g\. stimulus 0 \(size=0\.001, x=80, y=112\)\): any "
-                       r"information measured would be rounding noise"):  # fmt: skip
-        probing.capture(embedded, tiny, progress=False)
+                       r"px of ink, e\.g\. stimulus 0 \(size=0\.001, x=80, y=112\)\)"):  # fmt: skip
+        probing.capture(embedded, rendered, progress=False)
 
 
 def test_stimuli_with_one_image_are_refused_by_capture(embedded):
@@ -155,7 +160,7 @@ def test_a_configuration_whose_stimuli_are_all_blank_is_refused_up_front(tmp_pat
 
 def test_a_run_of_objects_under_a_pixel_is_refused_and_leaves_nothing(tmp_path):
     text = "[stimuli]\nsize = [0.001, 0.002]\nx = [80, 140]\ny = [112]\n" + FAST
-    _run_config(tmp_path, text, r"All 4 stimuli for capture are blank")
+    _run_config(tmp_path, text, r"All 4 stimuli for capture would be blank .*e\.g\. size=0\.001")
 
 
 # ----------------------------------------------------------------- 11: python: models

@@ -25,7 +25,7 @@ import xarray as xr
 
 from factorprobe.dims import CHANNEL, COL, ROW, STIMULUS
 from factorprobe.probing.models import ProbedModel
-from factorprobe.stimuli.audit import ImageAudit, check_range
+from factorprobe.stimuli.audit import ImageAudit, check_range, refuse_blank_space
 
 _WHERE = "capture"
 _IMAGE = "image"
@@ -152,6 +152,7 @@ def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
     height, width = model.input_size
     canvas = height if height == width else (height, width)
     mode = "L" if model.in_chans == 1 else None
+    refuse_blank_space(space, canvas=canvas, mode=mode, where=_WHERE)  # before the sweep
 
     def one(k: int, audit: ImageAudit) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
         start, stop = k * batch_size, min((k + 1) * batch_size, n)

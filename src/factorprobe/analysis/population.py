@@ -84,12 +84,16 @@ def decoding(
     *Labels.* A multinomial logistic regression (L2 penalty, standardised inputs; binomial for
     two levels) predicts the factor's level. By default its inverse penalty ``C`` is chosen
     within each training fold by an inner stratified 3-fold cross-validation (fewer folds when a
-    level has fewer training stimuli) that minimises the held-out log-loss
-    (``LogisticRegressionCV``), so that a decoder that cannot generalise is regularised towards
-    the level frequencies instead of overfitting. The V-information (Xu et al. 2020) of F from
-    the layer X for this decoder family is ``I_V(X -> F) = H(F) - CE``, with ``CE = -mean log2
-    p(f_s | x_s)`` the held-out cross-entropy and ``H(F)`` the plug-in entropy of the factor's
-    levels over the stimuli (the design's own distribution).
+    level has fewer training stimuli) that minimises the held-out log-loss over ``C_GRID``, so
+    that a decoder that cannot generalise is shrunk towards the level frequencies instead of
+    overfitting: the V-information then no longer comes out negative next to an above-chance
+    accuracy (we chose this over reporting a fixed-C estimate with a bound). The V-information
+    (Xu et al. 2020) of F from the layer X for this decoder family is
+    ``I_V(X -> F) = H(F) - CE``, with ``CE = -mean log2 p(f_s | x_s)`` the held-out
+    cross-entropy and ``H(F)`` the plug-in entropy of the factor's levels over the stimuli (the
+    design's own distribution). ``v_information_chance`` is the same quantity for the member of
+    the family that ignores the layer (each test fold predicted by its training folds' level
+    frequencies): the floor that "nothing decodable" reaches under these folds.
 
     *Values.* A factor whose coordinate is numeric (size, x, y, rotation, contrast, ...) is also
     decoded as a value: a ridge regression on the standardised units, its penalty chosen within

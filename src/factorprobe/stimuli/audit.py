@@ -201,9 +201,13 @@ def refuse_blank_space(space: object, *, canvas: object, mode: str | None, where
     height, width = _canvas_shape(canvas, where)  # type: ignore[arg-type]
     data = {f: table[f].to_numpy() for f in drawn}
     data |= {"x": np.full(len(table), width / 2), "y": np.full(len(table), height / 2)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StimulusWarning)
-        images = render(FactorSpace(data), canvas=canvas, mode=mode)["image"].values  # type: ignore[arg-type]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StimulusWarning)
+            rendered = render(FactorSpace(data), canvas=canvas, mode=mode)  # type: ignore[arg-type]
+    except (ValueError, TypeError):  # e.g. sprites: the sweep's own rendering says why
+        return
+    images = rendered["image"].values
     ink = _ink(images.reshape(len(table), -1)) / images.shape[-1]
     if (ink < BLANK_INK).all():
         values = table.iloc[0].tolist()

@@ -28,6 +28,7 @@ from typing import Any
 
 from factorprobe import _config_checks as ck
 from factorprobe._config_grid import follow_grid, grid_problems
+from factorprobe._config_parse import parse_runs
 from factorprobe._toml import dumps_tables, read_toml
 
 __all__ = [
@@ -388,7 +389,6 @@ _TABLES: dict[str, type] = {
     "output": OutputConfig,
     "dask": DaskConfig,
 }
-_TOP_KEYS = ("name", *_TABLES, "run")
 
 
 def load_config(path: str | os.PathLike[str]) -> list[RunConfig]:
@@ -430,72 +430,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: str = ".") -> list[RunConf
 
     Every problem is reported at once: one error lists each bad key of every table and run.
     """
-    ck.keys(raw, _TOP_KEYS, "the top level")
-    shared = {k: v for k, v in raw.items() if k != "run"}
-    runs = raw.get("run", [])
-    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
-        raise TypeError(f"'run' must be a list of [[run]] tables; got {runs!r}.")
-    if not runs:
-        problems: list[Exception] = []
-        config = _build(shared, base_dir, problems)
-        ck.raise_all(problems)
-        assert config is not None  # built when there was no problem
-        return [config]
-    configs, problems = [], []
-    for i, override in enumerate(runs, start=1):
-        ck.keys(override, _TOP_KEYS[:-1], f"[[run]] number {i}")
-        if "name" not in override:
-            raise ValueError(f"[[run]] number {i} needs a 'name' (it names the run's folder).")
-        merged = dict(shared)
-        for key, value in override.items():
-            if key in _TABLES and isinstance(value, dict):
-                merged[key] = {**shared.get(key, {}), **value}
-            else:
-                merged[key] = value
-        found: list[Exception] = []
-        configs.append(_build(merged, base_dir, found))
-        problems += [ck.prefixed(p, f"run {override['name']!r}: ") for p in found]
-    ck.raise_all(problems)
-    names = [c.name for c in configs if c is not None]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(
-            f"Run names must be distinct (they name folders); {repeated[0]!r} repeats."
-        )
-    return configs
-
-
-def _build(raw: Mapping[str, Any], base_dir: str, problems: list[Exception]) -> RunConfig | None:
-    """The run of one merged TOML document; every problem is appended to ``problems``.
-
-    Each table is checked key by key; the checks across tables (factors against the grid) run
-    when every table is valid, since a key left at its default could give a false alarm there.
-    """
-    sections: dict[str, Any] = {}
-    clean = True
-    for key, cls in _TABLES.items():
-        if key not in raw:
-            continue
-        table = raw[key]
-        if not isinstance(table, dict):
-            problems.append(TypeError(f"[{key}] must be a table; got {table!r}."))
-            clean = False
-            continue
-        names = [f.name for f in fields(cls)]
-        found: list[Exception] = [*ck.unknown_keys(table, names, f"[{key}]")]
-        known = {k: v for k, v in table.items() if k in names}
-        section = ck.checked_table(cls, known, found)
-        problems += found
-        clean = clean and not found
-        if section is not None:
-            sections[key] = section
-    if not clean:
-        return None
-    try:
-        return RunConfig(name=raw.get("name", "default"), base_dir=base_dir, **sections)
-    except (ValueError, TypeError) as err:
-        problems.append(err)
-        return None
+    return parse_runs(raw, base_dir=base_dir, tables=_TABLES, make_run=RunConfig)
 
 
 def dumps_config(config: RunConfig) -> str:

@@ -135,8 +135,9 @@ def decoding(
         that ignores the layer and predicts its training folds' level frequencies, on the same
         folds; <= 0, what "nothing decodable" looks like here) and ``decoder_c`` (median chosen
         C over the folds). Values (NaN for a factor that is not numeric): ``r2`` (held-out R²,
-        dimensionless; <= 0 for a layer without a linear code), ``rmse`` and ``mae`` (held-out
-        root-mean-square and mean absolute error, Euclidean for a group, in the factor's units),
+        dimensionless; about 0 or below for a layer without a linear code), ``rmse`` and
+        ``mae`` (held-out root-mean-square and mean absolute error, Euclidean for a group, in the
+        factor's units),
         ``sd_factor`` (the RMSE of always guessing the mean value: the factor's standard
         deviation, root of the summed variances for a group) and ``ridge_alpha`` (median chosen
         penalty). Every variable has ``description`` and ``units`` attrs; the Dataset's attrs

@@ -188,10 +188,10 @@ def test_capture_overwrite_never_wipes_a_folder_that_is_not_a_store(tmp_path):
     assert "overwrite=True does not apply" in message and "choose another path" in message
     assert "pass overwrite=True" not in message and "\n" not in message
     assert (folder / "notes.txt").read_text() == "keep"
-    empty = tmp_path / "empty"
-    empty.mkdir()  # an empty folder holds nothing to lose: it becomes the store
-    acts = capture(model, stim, layers=["fc1"], store=empty, progress=False)
-    assert acts.sizes["stimulus"] == 2
+    store = tmp_path / "s.zarr"  # a factorprobe store is replaced, as before
+    capture(model, stim, layers=["fc1"], store=store, progress=False)
+    acts = capture(model, stim, layers=["fc2"], store=store, overwrite=True, progress=False)
+    assert set(acts["layer"].values.tolist()) == {"fc2"}
 
 
 # --------------------------------------------------------------------------- 3. two runs at once
@@ -428,6 +428,44 @@ def test_two_processes_into_one_folder_the_second_refuses_the_first_finishes(tmp
     published = {p.name for p in (tmp_path / "r").iterdir()}
     assert {"activations.zarr", "units.csv", "units.parquet", "config.toml"} <= published
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_edited_model_class_in_another_file_is_recomputed(tmp_path, monkeypatch):
+    """build() in one file, the network's class (its forward) in another, edited after a run."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # where build() imports the class from
+    (tmp_path / "layers_nl.py").write_text(EDITNET)
+    (tmp_path / "builder_nl.py").write_text("from layers_nl import build\n")
+    (tmp_path / "e.toml").write_text(EDIT_CONFIG.replace("editnet_nl", "builder_nl"))
+    monkeypatch.setenv("EDITNET_LOG", str(tmp_path / "batches.log"))
+    assert _cli("run", "e.toml", "--out", "r", "--quiet")[0] == 0
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert [p for p, _ in manifest["model_sources"]] == ["layers_nl.py"]  # relative
+    (tmp_path / "layers_nl.py").write_text(EDITNET.replace("SCALE = 1.0", "SCALE = 2.0"))
+    for name in ("layers_nl", "builder_nl"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    code, _, err = _cli("run", "e.toml", "--out", "r")
+    assert code == 0, err
+    assert "recomputing r: the model's source 'layers_nl.py' changed" in err
+
+
+def test_store_of_an_edited_model_class_is_not_resumed(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("EDITNET_LOG", str(tmp_path / "batches.log"))
+    stim = render(grid(size=[6, 10], x=[16], y=[16], canvas=32), canvas=32)
+    store = tmp_path / "s.zarr"
+    for scale in ("1.0", "2.0"):
+        (tmp_path / "store_net_nl.py").write_text(
+            EDITNET.replace("SCALE = 1.0", f"SCALE = {scale}")
+        )
+        monkeypatch.delitem(sys.modules, "store_net_nl", raising=False)
+        module = __import__("store_net_nl").build()
+        model = load_model(module, input_size=32, mean=[0.0], std=[1.0])
+        if scale == "1.0":
+            capture(model, stim, layers=["fc1"], store=store, progress=False)
+            continue
+        with pytest.raises(ValueError, match="holds a store made with a different configuration"):
+            capture(model, stim, layers=["fc1"], store=store, progress=False)
 
 
 # --------------------------------------------------------------------------- 7. analyze in place

@@ -11,7 +11,10 @@ interrupted one) only when its configuration *and* these inputs are the same:
 - the versions of factorprobe and of the numerical packages
   (:func:`factorprobe._manifest.versions`).
 
-Code that the model's module imports from other files is not hashed (docs/reliability.md).
+A ``python:`` model whose classes are defined in other files is covered by the capture: it records
+the source files of the model's classes (:func:`factorprobe.probing.capture.model_sources`, also
+part of an activations store's configuration hash), and a finished folder whose recorded sources
+changed is recomputed (:func:`sources_changed`).
 """
 
 from __future__ import annotations
@@ -71,6 +74,39 @@ def changed(recorded: Any, now: dict[str, Any]) -> str:
     before = recorded.get("versions") or {}
     names = [k for k, v in now["versions"].items() if before.get(k) != v]
     return f"package versions changed ({', '.join(names)})"
+
+
+def recorded_sources(sources: dict[str, str], base: Path) -> list[list[str]]:
+    """The model's source files as the manifest records them: ``[path, sha256]`` pairs, each
+    path relative to the configuration's folder ``base`` when inside it (a moved project's
+    folder still verifies).
+
+    ``sources`` is :func:`factorprobe.probing.capture.model_sources`'s result.
+    """
+    root = base.resolve()
+    pairs = []
+    for path, digest in sources.items():
+        where = Path(path)
+        if where.is_absolute() and where.resolve().is_relative_to(root):
+            where = where.resolve().relative_to(root)
+        pairs.append([where.as_posix(), digest])
+    return pairs
+
+
+def sources_changed(recorded: Any, base: Path) -> str | None:
+    """The first recorded source file of the model's classes that changed, or None.
+
+    ``recorded`` is the manifest's ``model_sources`` (:func:`recorded_sources`); relative paths
+    are found from ``base``; entries without a hash (no source file) are not checked.
+    """
+    for entry in recorded if isinstance(recorded, list) else []:
+        path, digest = entry
+        if not digest:
+            continue
+        where = Path(path) if Path(path).is_absolute() else base / path
+        if not where.is_file() or sha256(where) != digest:
+            return str(path)
+    return None
 
 
 def _module_hash(module: str, base: Path) -> str:

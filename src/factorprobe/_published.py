@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from factorprobe._fingerprint import changed, same_inputs
-from factorprobe._manifest import MANIFEST, read_manifest, update_manifest, walk_files
+from factorprobe._fingerprint import changed, same_inputs, sources_changed
+from factorprobe._manifest import MANIFEST, read_manifest, sha256, update_manifest, walk_files
 from factorprobe.config import AnalysisConfig, load_config
 
 MADE_BY = "factorprobe"
@@ -179,7 +179,12 @@ def check_analysis_out(
 
 
 def reuse_or_replace(
-    folder: Path, same_config: bool, inputs: dict[str, Any], *, overwrite: bool
+    folder: Path,
+    same_config: bool,
+    inputs: dict[str, Any],
+    *,
+    overwrite: bool,
+    base_dir: Path = Path("."),
 ) -> tuple[bool, str]:
     """Decide what a run does with an existing results folder.
 
@@ -193,6 +198,8 @@ def reuse_or_replace(
         This run's inputs (:func:`factorprobe._fingerprint.run_inputs`).
     overwrite : bool
         Whether the user asked to replace a folder made with another configuration.
+    base_dir : Path, default=Path(".")
+        The configuration's folder, from which recorded model source paths are found.
 
     Returns
     -------
@@ -216,9 +223,15 @@ def reuse_or_replace(
             f"--overwrite included: choose a new or empty folder (--out, or [output] folder)."
         )
     damage = damaged(folder, manifest)
-    fresh = same_inputs(manifest.get("inputs"), inputs)
+    edited = sources_changed(manifest.get("model_sources"), base_dir)
+    fresh = same_inputs(manifest.get("inputs"), inputs) and edited is None
     if same_config and fresh and damage is None and not overwrite:
         return True, "finished earlier with the same configuration and inputs"
+    if not same_config and not overwrite:
+        raise FileExistsError(
+            f"Results folder {str(folder)!r} exists and holds other results; pass --overwrite "
+            f"(overwrite = true in [output]) to replace them, or choose another --out."
+        )
     extra = foreign(folder, manifest)
     if extra:
         raise FileExistsError(
@@ -228,15 +241,12 @@ def reuse_or_replace(
         )
     if same_config and damage is not None:
         return False, f"the folder was damaged ({damage})"
+    if same_config and edited is not None:
+        return False, f"the model's source {edited!r} changed"
     if same_config and not fresh:
         return False, changed(manifest.get("inputs"), inputs)
     if same_config:
         return False, "--overwrite redoes it"
-    if not same_config and not overwrite:
-        raise FileExistsError(
-            f"Results folder {str(folder)!r} exists and holds other results; pass --overwrite "
-            f"(overwrite = true in [output]) to replace them, or choose another --out."
-        )
     return False, "--overwrite replaces the results of another configuration"
 
 
@@ -245,8 +255,6 @@ def damaged(folder: Path, manifest: dict[str, Any]) -> str | None:
     recorded = manifest.get("checksums")
     if "finished" not in manifest or not isinstance(recorded, dict):
         return "it never finished"
-    from factorprobe._manifest import sha256
-
     for name, entry in recorded.items():
         path = folder / name
         if not path.is_file() or path.is_symlink():

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from factorprobe import _resume
 from factorprobe._combine import COMBINED_FILES, combine_runs
 from factorprobe._config_checks import checked_scheduler
-from factorprobe._fingerprint import run_inputs
+from factorprobe._fingerprint import recorded_sources, run_inputs
 from factorprobe._lock import folder_lock
 from factorprobe._manifest import read_manifest, timed, total, update_manifest
 from factorprobe._progress import Progress, resolve_mode
@@ -198,6 +198,7 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         made with another configuration (one-line messages).
     """
     from factorprobe import probing
+    from factorprobe.probing.capture import model_sources
 
     out = Path(out)
     model = load_run_model(config.model, base_dir=config.base_dir)
@@ -224,7 +225,10 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         scheduler=None if config.dask.scheduler in LOCAL_SCHEDULERS else config.dask.scheduler,
     )
     _, batches = _resume.finished_chunks(store)
-    update_manifest(out, capture={"batches": batches, "batches_reused": reused})
+    sources = recorded_sources(model_sources(model.module), Path(config.base_dir))
+    update_manifest(
+        out, capture={"batches": batches, "batches_reused": reused}, model_sources=sources
+    )
     if store != path:
         probing.to_netcdf(probing.open_activations(store, unit_chunk=None), path)
         _resume.remove(store)
@@ -375,7 +379,9 @@ def _run_one(config: RunConfig, folder: Path, progress: Progress) -> Path:
         inputs = run_inputs(config)
         same = _resume.same_saved_config(folder / CONFIG_FILE, resolved)
         overwrite = config.output.overwrite
-        finished, note = reuse_or_replace(folder, same, inputs, overwrite=overwrite)
+        finished, note = reuse_or_replace(
+            folder, same, inputs, overwrite=overwrite, base_dir=Path(config.base_dir)
+        )
         if finished:
             progress.note(f"reused {folder}, {note} (--overwrite redoes it)")
             return folder

@@ -28,6 +28,8 @@ from factorprobe.probing.store import open_activations, open_store
 
 _WHERE = "capture"
 _DEVICES = ("cpu", "cuda", "mps")
+# packages whose code is fixed by their versions (recorded elsewhere), not hashed per file
+_LIBRARY_CODE = ("torch", "timm", "factorprobe", "torchvision")
 
 
 def capture(
@@ -308,6 +310,8 @@ def _config_hash(
         digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
     config = {
         "model": model.describe(),
+        # the user's forward passes (by file name and bytes: a moved project still resumes)
+        "code": sorted((os.path.basename(k), v) for k, v in model_sources(model.module).items()),
         "targets": [t.__dict__ for t in targets],
         "activation": activation,
         "resize": resize,
@@ -317,6 +321,42 @@ def _config_hash(
     }
     digest.update(json.dumps(config, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def model_sources(module: torch.nn.Module) -> dict[str, str]:
+    """The source files of a module's classes that are the user's, with their SHA-256.
+
+    Every submodule's class (the module's own included) defined outside torch, timm and
+    factorprobe is looked up with :func:`inspect.getsourcefile`; a class whose source cannot be
+    found (built in, compiled, or defined interactively) is recorded under its name with an
+    empty hash, so that its code is at least named.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    dict
+        Source path (or ``module.qualname``) -> SHA-256 of the file's bytes (or ``""``), sorted.
+    """
+    import inspect
+
+    found: dict[str, str] = {}
+    for cls in {type(m) for m in module.modules()}:
+        if cls.__module__.split(".")[0] in _LIBRARY_CODE:
+            continue
+        try:
+            path = inspect.getsourcefile(cls)
+        except (TypeError, OSError):
+            path = None
+        if path is None or not os.path.isfile(path):
+            found[f"{cls.__module__}.{cls.__qualname__}"] = ""
+            continue
+        with open(path, "rb") as f:
+            found[os.path.abspath(path)] = hashlib.sha256(f.read()).hexdigest()
+    return dict(sorted(found.items()))
 
 
 def _unit_coords(targets: list[Target]) -> dict[str, np.ndarray]:

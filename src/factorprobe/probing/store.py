@@ -97,7 +97,7 @@ def open_store(
         Identifies the configuration; recorded in the attrs and compared on reopening.
     overwrite : bool, default=False
         Replace an existing store made with another configuration. A path that holds anything
-        but a factorprobe store (or an empty folder) is never replaced.
+        but a factorprobe store is never replaced.
 
     Raises
     ------
@@ -108,7 +108,7 @@ def open_store(
     path = Path(path)
     if path.exists() or path.is_symlink():
         found = _stored_hash(path) if not path.is_symlink() else None
-        if found is None and not _empty_folder(path):
+        if found is None:
             raise ValueError(
                 f"{str(path)!r} is not a factorprobe activations store; factorprobe replaces "
                 f"only stores it made (overwrite=True does not apply): choose another path."
@@ -249,10 +249,6 @@ def _chunk_present(path: Path, k: int) -> bool:
     """Whether stimulus chunk ``k``'s file exists (True for a layout other than ours)."""
     chunks = path / VARIABLE / "c"
     return not chunks.is_dir() or (path / _chunk_name(k)).is_file()
-
-
-def _empty_folder(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def _stored_hash(path: Path) -> str | None:

@@ -208,6 +208,11 @@ def test_run_tables_override_single_keys_of_the_shared_tables():
         ),
         ("[[run]]\nname = 'b'\nrun = []", ValueError, r"Unknown key 'run' in \[\[run\]\] number 1"),
         (
+            "[analysis]\nnull = 'within'",
+            ValueError,
+            r"'null' key of \[analysis\] must be one of 'restricted', 'free'; got 'within'",
+        ),
+        (
             "[dask]\nschedular = 'threads'",
             ValueError,
             r"^Unknown key 'schedular' in \[dask\]; did you mean 'scheduler'\? valid keys: "
@@ -287,3 +292,17 @@ def test_dask_table_defaults_to_threads_and_runs_override_it():
         "[run.dask]\nscheduler = 'tcp://h:1'\n"
     )
     assert [r.dask.scheduler for r in runs] == ["synchronous", "tcp://h:1"]
+
+
+def test_every_unit_table_option_of_the_config_reaches_unit_table():
+    import inspect
+    from dataclasses import fields
+
+    from factorprobe.analysis import unit_table
+    from factorprobe.config import AnalysisConfig
+    from factorprobe.run import _UNIT_TABLE_KEYS
+
+    params = set(inspect.signature(unit_table).parameters)
+    config_keys = {f.name for f in fields(AnalysisConfig)} & params
+    assert config_keys - {"factors"} == set(_UNIT_TABLE_KEYS)
+    assert "null" in _UNIT_TABLE_KEYS

@@ -48,6 +48,7 @@ __all__ = [
 ESTIMATORS = ("copula", "plugin")
 CORRECTIONS = ("shuffle", "analytic", "none")
 SIGNIFICANCES = ("permutation", "gtest", "none")
+NULLS = ("restricted", "free")
 QUANTIZERS = ("quantile", "uniform", "threshold")
 ACTIVATIONS = ("post", "pre")
 MISFIT = ("raise", "drop")
@@ -205,6 +206,7 @@ class AnalysisConfig:
     estimator: str = "copula"
     correction: str = "shuffle"
     significance: str = "permutation"
+    null: str = "restricted"
     n_permutations: int = 1000
     n_bins: int = ck.GridCount(8)
     quantizer: str = "quantile"
@@ -234,6 +236,7 @@ class AnalysisConfig:
         ck.choice(t, "estimator", self.estimator, ESTIMATORS)
         ck.choice(t, "correction", self.correction, CORRECTIONS)
         ck.choice(t, "significance", self.significance, SIGNIFICANCES)
+        ck.choice(t, "null", self.null, NULLS)
         ck.choice(t, "quantizer", self.quantizer, QUANTIZERS)
         n_permutations = ck.permutations(t, "n_permutations", self.n_permutations)
         object.__setattr__(self, "n_permutations", n_permutations)

@@ -13,6 +13,9 @@ A run is built in a hidden work folder beside its results folder and renamed ont
 complete, so the results folder is never half-written; a run killed at any point (``kill -9``
 included) resumes when rerun: finished capture batches are kept, the rest is redone, and the
 results are identical to an uninterrupted run's (:mod:`factorprobe._resume`, docs/reliability.md).
+Only a folder factorprobe made (:mod:`factorprobe._published`) is ever replaced, one run at a time
+writes a folder (:mod:`factorprobe._lock`), and finished work is reused only when nothing that
+changes its numbers changed (:mod:`factorprobe._fingerprint`) and its files are intact.
 The ``[dask] scheduler`` (or ``scheduler=``) says where dask work runs: the unit table is computed
 over the saved store chunk by chunk on it, and with a ``dask.distributed`` address the capture's
 batches are spread over its workers too (docs/scale.md); the tables do not depend on it.
@@ -75,7 +78,7 @@ __all__ = ["analyze", "capture_run", "combine_runs", "load_run_model", "run"]
 CONFIG_FILE = "config.toml"
 # the [analysis] keys that are unit_table's parameters by the same names
 _UNIT_TABLE_KEYS = (
-    *("compare", "estimator", "correction", "significance", "n_permutations", "n_bins"),
+    *("compare", "estimator", "correction", "significance", "null", "n_permutations", "n_bins"),
     *("quantizer", "threshold", "alpha", "family_wise", "seed"),
 )
 

@@ -8,7 +8,9 @@ analysis and report (deterministic: the seed is in the configuration), and renam
 onto ``<folder>`` in one :func:`os.replace`. The results folder therefore never exists in a
 half-written state; only the hidden work folder does.
 
-What a rerun keeps:
+What a rerun keeps (only of a work folder that holds factorprobe's marker and recorded the same
+inputs, :mod:`factorprobe._fingerprint`: the weights file's and a ``python:`` model's source's
+bytes, the package versions; any other is refused, or started afresh):
 
 - the same configuration (``[dask]`` aside: where dask work runs is not compared, like the
   machine or thread count, so a rerun on another scheduler resumes the same work): everything in

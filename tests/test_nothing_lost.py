@@ -208,6 +208,16 @@ def test_second_run_into_a_folder_being_written_refuses_in_one_line(tmp_path, mo
     assert not lock_path(tmp_path / "res").exists()  # removed by its holder
 
 
+def test_planted_lock_link_is_never_followed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(CONFIG)
+    (tmp_path / "precious.txt").write_text("keep")
+    (tmp_path / ".res.lock").symlink_to(tmp_path / "precious.txt")
+    code, _, err = _cli("run", "c.toml", "--out", "res")
+    _one_line_error(code, err, ".res.lock' is a symbolic link; factorprobe never follows one")
+    assert (tmp_path / "precious.txt").read_text() == "keep" and not (tmp_path / "res").exists()
+
+
 def test_lock_is_held_for_the_whole_run_and_removed_after(copy, monkeypatch):
     import factorprobe.run as run_module
 

@@ -139,6 +139,7 @@ def classify(
     log_p = np.empty(len(y))
     correct = np.empty(len(y), dtype=bool)
     chosen = np.empty(len(folds))
+    unconverged = 0
     for k, (train, test) in enumerate(folds):
         if len(Cs) == 1:
             chosen[k] = Cs[0]
@@ -147,13 +148,26 @@ def classify(
                 x[train], y[train], Cs, max_iter=max_iter, random_state=random_state
             )
         decoder = LogisticRegression(C=float(chosen[k]), max_iter=max_iter)
-        model = make_pipeline(StandardScaler(), decoder).fit(x[train], y[train])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model = make_pipeline(StandardScaler(), decoder).fit(x[train], y[train])
+        unconverged += any(issubclass(w.category, ConvergenceWarning) for w in caught)
         proba = model.predict_proba(x[test])
         # stratified folds hold every level in every training fold, so columns are the levels
         column = np.searchsorted(model.classes_, y[test])
         p = proba[np.arange(len(test)), column]
         log_p[test] = np.log2(np.maximum(p, PROBABILITY_FLOOR))
         correct[test] = model.classes_[proba.argmax(axis=1)] == y[test]
+    if unconverged:
+        # one warning per decoder, not one per fold: a fit stopped at max_iter is an
+        # approximate optimum (typically a large C on separable data)
+        warnings.warn(
+            f"The logistic decoder stopped at max_iter={max_iter} before converging in "
+            f"{unconverged} of {len(folds)} folds (C = {', '.join(f'{c:g}' for c in chosen)}); "
+            "raise max_iter for a tighter fit.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     return correct, log_p, chosen
 
 

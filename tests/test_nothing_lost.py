@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -604,6 +605,22 @@ def test_plain_log_lines_when_stderr_is_not_a_terminal(finished):
     assert "default: analysis done" in err
     assert "\r" not in err  # no bars
     assert finished["out"] == "results: res\n"
+
+
+def test_long_capture_reports_its_batches_as_it_goes(tmp_path, monkeypatch):
+    import factorprobe._progress as progress
+
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "editnet_nl.py").write_text(EDITNET)
+    (tmp_path / "e.toml").write_text(EDIT_CONFIG)
+    monkeypatch.setenv("EDITNET_LOG", str(tmp_path / "batches.log"))
+    monkeypatch.setenv("EDITNET_DELAY", "0.4")
+    monkeypatch.delitem(sys.modules, "editnet_nl", raising=False)
+    code, _, err = _cli("run", "e.toml", "--out", "r", "--progress", "lines")
+    assert code == 0, err
+    assert re.search(r"^default: capture: [12]/3 batches$", err, re.MULTILINE), err
+    assert "default: capture done, 3 batches (0 reused" in err
 
 
 def test_rerun_says_it_reused_the_finished_work_and_quiet_says_nothing(copy):

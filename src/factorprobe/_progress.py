@@ -2,13 +2,17 @@
 
 ``"auto"`` (the default) draws tqdm bars when standard error is a terminal and otherwise prints
 plain lines (a log, a pipe, ``nohup``, CI): one per finished stage, with the run's name, its
-number in a sweep and the capture's batches. Notes a user should see in every mode but
+number in a sweep and the capture's batches, and every :data:`HEARTBEAT_S` seconds of a long
+capture the batches done so far. Notes a user should see in every mode but
 ``"none"`` (a finished run reused, or recomputed and why) are lines in both.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +20,8 @@ from tqdm.auto import tqdm
 
 ProgressMode = Literal["auto", "bars", "lines", "none"]
 PROGRESS_MODES: tuple[str, ...] = ("auto", "bars", "lines", "none")
+#: seconds between the lines that report a long stage's progress (lines mode)
+HEARTBEAT_S = 10.0
 
 
 def resolve_mode(progress: str, quiet: bool) -> str:
@@ -59,6 +65,29 @@ class Progress:
         """A finished stage, as a log line (lines mode only: bars show it already)."""
         if self.mode == "lines":
             self._write(text)
+
+    @contextmanager
+    def watch(self, what: str, count: Callable[[], tuple[int, int]]) -> Iterator[None]:
+        """While the block runs, every :data:`HEARTBEAT_S` seconds a line ``what: done/total
+        batches`` (lines mode only), from ``count()`` (read from what the stage saved)."""
+        if self.mode != "lines":
+            yield
+            return
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                done, total = count()
+                if total:
+                    self._write(f"{what}: {done}/{total} batches")
+
+        thread = threading.Thread(target=beat, name="factorprobe-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def note(self, text: str) -> None:
         """Something the user should know whatever the display (not with ``"none"``)."""

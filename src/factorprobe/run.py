@@ -404,7 +404,12 @@ def _stages(config: RunConfig, work: Path, progress: Progress) -> None:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     timings: dict[str, dict[str, float]] = {}
     try:
-        with timed(timings, "capture"):
+        name = WORK_STORE if config.output.activations == "netcdf" else STORE_NAMES["zarr"]
+
+        def batches() -> tuple[int, int]:  # read from the store's done flags
+            return _resume.finished_chunks(work / name)
+
+        with timed(timings, "capture"), progress.watch("capture", batches):
             store = _resume.resume_capture(
                 config, work, lambda: capture_run(config, work, quiet=quiet)
             )

@@ -13,13 +13,17 @@ Two statistics use it:
   restricted shuffles depends on how the unit's responses fall into the strata, so it is
   estimated per unit, from the first :data:`CORRECTION_PERMUTATIONS` shuffles, and only used
   for the bias correction of ``mi``;
-- the *within-stratum* statistic: the responses ranked within each stratum (normal scores of
-  the within-stratum ranks for the copula, quantile bins of them for the plug-in estimator;
-  ties in a seeded random order), then I(R̃; F) over all stimuli, as Friedman's test ranks
-  within blocks. A weak code riding on a strong one (position on size) decides the order
-  within each size level however small it is, so it is seen. Every untied unit's within-stratum
-  scores are a rearrangement of one canonical vector per stratum, so its null is shared by all
-  units (computed once, from all ``n_permutations`` shuffles) and gives the p-values.
+- the *within-stratum* statistic, ``eta_squared_within``: the responses ranked within each
+  stratum (ties in a seeded random order) and turned into normal scores, then the factor's η²
+  on those scores over all stimuli (a normal-scores version of Friedman's test, which ranks
+  within blocks). It is the same for both MI estimators. A weak code riding on a strong one
+  (position on size) decides the order within each size level however small it is, so it is
+  seen. Every unit's within-stratum scores are a rearrangement of one canonical vector per
+  stratum, so its null is shared by all units (computed once, from all ``n_permutations``
+  shuffles) and gives the p-values.
+
+The strata of a factor are the compared factors that share no member with it, then every other
+analysed factor or varied stimulus coordinate crossed with it (:func:`design_strata`).
 
 Everything here is NumPy on ``(U, S)`` arrays, with no labels.
 """
@@ -65,34 +69,65 @@ class Strata:
         return self.names
 
     def describe(self) -> str:
-        return "within levels of " + " x ".join(self.names)
+        joint = self.names[0] if len(self.names) == 1 else f"({', '.join(self.names)})"
+        return f"within levels of {joint}"
 
 
-def design_strata(factors: list[FactorCodes], compared: list[str]) -> tuple[Strata | None, ...]:
-    """The strata of every factor: the joint levels of the compared factors that share no
-    member with it (size's are the positions, position's and x's the sizes); None where there
-    is no such factor (then the shuffles are free)."""
-    by_name = {f.name: f for f in factors}
+def design_strata(
+    factors: list[FactorCodes], compared: list[str], design: list[FactorCodes] = ()
+) -> tuple[Strata | None, ...]:
+    """The strata of every factor: the joint levels of the other factors of the design.
+
+    For a factor F these are the compared factors that share no member with it (size's are the
+    positions, position's and x's the sizes), and then every other analysed factor or varied
+    stimulus coordinate (``design``: shape, rotation, ...) that shares no member with F, is not
+    a function of those already chosen, and is crossed with F (each of its levels holds F's
+    levels in F's proportions): y's strata are (size, x); with four shapes per grid point,
+    position's are (size, shape). A factor left without strata (no other compared factor) is
+    shuffled freely (None).
+    """
+    by_name = {f.name: f for f in [*factors, *design]}
+    candidates = [f.name for f in [*factors, *design] if f.name not in compared]
     out = []
     cache: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
     for f in factors:
-        others = tuple(
-            name
-            for name in compared
-            if name != f.name and not set(by_name[name].members) & set(f.members)
-        )
-        if not others:
+        chosen: list[str] = []
+        covered: set[str] = set(f.members)
+        for name in compared:
+            g = by_name[name]
+            if name != f.name and not set(g.members) & set(f.members):
+                chosen.append(name)
+                covered |= set(g.members)
+        if not chosen:
             out.append(None)
             continue
-        if others not in cache:
-            key = np.zeros(len(f.codes), dtype=np.int64)
-            for name in others:
-                key = key * by_name[name].n_levels + by_name[name].codes
-            uniq, codes = np.unique(key, return_inverse=True)
-            cache[others] = (codes.reshape(-1).astype(np.int64), len(uniq))
-        codes, n_strata = cache[others]
-        out.append(_strata(codes, n_strata, others, f))
+        for name in candidates:
+            g = by_name[name]
+            if set(g.members) <= covered or set(g.members) & set(f.members):
+                continue
+            if crossed(f, g):
+                chosen.append(name)
+                covered |= set(g.members)
+        names = tuple(chosen)
+        if names not in cache:
+            codes = np.zeros(len(f.codes), dtype=np.int64)
+            for name in names:
+                key = codes * by_name[name].n_levels + by_name[name].codes
+                codes = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            cache[names] = (codes, int(codes.max()) + 1)
+        codes, n_strata = cache[names]
+        out.append(_strata(codes, n_strata, names, f))
     return tuple(out)
+
+
+def crossed(a: FactorCodes, b: FactorCodes) -> bool:
+    """Whether the design crosses two factors: their joint counts are the outer product of
+    their level counts over the stimuli (every level of one holds the other's in proportion)."""
+    n = len(a.codes)
+    joint = np.bincount(a.codes * b.n_levels + b.codes, minlength=a.n_levels * b.n_levels)
+    return bool(
+        np.array_equal(joint.reshape(a.n_levels, b.n_levels) * n, np.outer(a.counts, b.counts))
+    )
 
 
 def _strata(codes: np.ndarray, n_strata: int, names: tuple[str, ...], f: FactorCodes) -> Strata:
@@ -111,9 +146,17 @@ def restricted_shuffles(
     codes: np.ndarray, strata: Strata, n_permutations: int, seed: int, factor: str
 ) -> np.ndarray:
     """``(P, S)`` shuffles of ``codes`` within each stratum; they depend on (seed, factor) only."""
+    return np.concatenate(
+        list(restricted_shuffle_blocks(codes, strata, n_permutations, seed, factor))
+    )
+
+
+def restricted_shuffle_blocks(
+    codes: np.ndarray, strata: Strata, n_permutations: int, seed: int, factor: str
+):
+    """The shuffles of :func:`restricted_shuffles` in blocks of rows (memory-bounded)."""
     rng = np.random.default_rng([seed, 3, zlib.crc32(factor.encode())])
     n = codes.shape[-1]
-    out = np.empty((n_permutations, n), dtype=codes.dtype)
     target = np.argsort(strata.codes, kind="stable")
     step = max(1, BLOCK_ELEMENTS // max(1, n))
     for start in range(0, n_permutations, step):
@@ -122,8 +165,7 @@ def restricted_shuffles(
         source = np.argsort(keys, axis=1)
         block = np.empty((rows, n), dtype=codes.dtype)
         block[:, target] = codes[source]
-        out[start : start + rows] = block
-    return out
+        yield block
 
 
 def within_order(scores: np.ndarray, strata: Strata) -> np.ndarray:
@@ -246,17 +288,15 @@ def restricted_null(options, factor: FactorCodes, strata: Strata) -> RestrictedN
     n_perm = options.n_permutations
     if not options.needs_null or n_perm < 1:
         return RestrictedNull(None, None, None)
-    perms = restricted_shuffles(factor.codes, strata, n_perm, options.seed, factor.name)
-    n = len(factor.codes)
-    step = max(1, BLOCK_ELEMENTS // max(1, n * 8))
-    within = np.concatenate(
-        [
-            shared_within_null(strata, perms[s : s + step], factor.n_levels)
-            for s in range(0, n_perm, step)
-        ],
-        axis=-1,
-    )
-    first = np.ascontiguousarray(perms[: min(n_perm, CORRECTION_PERMUTATIONS)])
+    n_first = min(n_perm, CORRECTION_PERMUTATIONS)
+    within, first = [], []
+    for block in restricted_shuffle_blocks(factor.codes, strata, n_perm, options.seed, factor.name):
+        within.append(shared_within_null(strata, block, factor.n_levels))
+        kept = sum(len(b) for b in first)
+        if kept < n_first:
+            first.append(block[: n_first - kept])
+    within = np.concatenate(within, axis=-1)
+    first = np.ascontiguousarray(np.concatenate(first))
     matrix = shuffle_matrix(first, factor.n_levels) if options.estimator == "copula" else None
     return RestrictedNull(within, first, matrix)
 

@@ -88,6 +88,7 @@ class TablePlan:
         compared: list[str] | None = None,
         *,
         restricted: bool = True,
+        design: list[FactorCodes] = (),
     ) -> TablePlan:
         steps = []
         done: list[int] = []
@@ -108,7 +109,7 @@ class TablePlan:
         )
         top = max(int(c.counts.max()) for c in factors)
         strata = (
-            _restricted.design_strata(list(factors), list(compared))
+            _restricted.design_strata(list(factors), list(compared), list(design))
             if restricted and compared
             else (None,) * len(factors)
         )
@@ -302,7 +303,9 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
         out[:, k, var["mean_response_selectivity"]] = selectivity.mean_response_from_moments(
             *moments
         )
-        out[:, k, var["eta_squared_within"]] = np.where(prepared.constant, 0.0, eta_squared_within)
+        out[:, k, var["eta_squared_within"]] = np.where(
+            prepared.constant & ~np.isnan(eta_squared_within), 0.0, eta_squared_within
+        )
         out[:, k, var["eta_squared"]] = selectivity.eta_from_moments(*moments)
         if plan.family_wise:
             if strata is None:

@@ -238,8 +238,10 @@ def check_dependence(
         pairs = "; ".join(f"{a!r} and {b!r}: {v:.3f}" for a, b, v in bad)
         warnings.warn(
             f"The design confounds factors ({pairs} of the smaller entropy is shared), so a unit's "
-            "marginal MI with one also reflects the other; use conditional_mutual_information "
-            "(e.g. I(R; size | position)) to separate them.",
+            "marginal MI with one also reflects the other; unit_table's default (restricted) "
+            "null tests each factor within the levels of the others, and "
+            "conditional_mutual_information (e.g. I(R; size | position), with replicates) "
+            "separates them.",
             DesignDependenceWarning,
             stacklevel=stacklevel,
         )

@@ -114,8 +114,9 @@ def unit_table(
         Level of the q-values below which a factor counts as coded.
     family_wise : bool, default=False
         Add ``p_fwer``: Westfall–Young max-statistic adjusted p-values over the units and factors
-        of each layer, on MI standardised by each unit's own null. Costs
-        ``n_permutations`` × units × stimuli per factor.
+        of each layer, on each unit's test statistic standardised by its null
+        (``eta_squared_within`` under restricted shuffles shared by all units, or MI under free
+        shuffles). Costs ``n_permutations`` × units × stimuli per factor.
     seed : int, Generator or None, default=0
         Seed of the shuffles (a factor's shuffles depend on the seed and its name only, so a
         table agrees with :func:`~factorprobe.analysis.mutual_information` given the same seed).
@@ -219,7 +220,14 @@ def unit_table(
         # NaN between a factor and its own group: not crossed
         crossed = bool(np.all(dependence[~np.eye(len(compared), dtype=bool)] == 0.0))
     check_choice(null, NULLS, name="null", where=where)
-    plan = TablePlan.build(options, coded, family_wise, compared, restricted=null == "restricted")
+    plan = TablePlan.build(
+        options,
+        coded,
+        family_wise,
+        compared,
+        restricted=null == "restricted",
+        design=_design_coordinates(acts, coded) if null == "restricted" else [],
+    )
     keys = unit_keys(*_unit_labels(acts), acts.sizes[UNIT])
     factor_entropy = np.asarray([_kernels.plugin_entropy(c.counts) for c in coded])
     finish = {
@@ -270,7 +278,9 @@ def unit_table(
         "null": _null_description(names, plan.strata),
         "statistic": (
             "p_value: eta_squared_within (normal scores of the within-stratum ranks) for factors "
-            "with strata, else mi"
+            "with strata, else mi under free shuffles"
+            if any(st is not None for st in plan.strata)
+            else "p_value: mi under free shuffles"
         ),
         "crossed": int(crossed),
     }
@@ -432,6 +442,25 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "preferred_factor": ("compared factor with the largest significant MI, or 'none'", ""),
 }
+
+
+def _design_coordinates(acts: xr.DataArray, coded: list) -> list:
+    """Level codes of the stimulus coordinates that vary and are not analysed (shape,
+    rotation, ...): candidate strata of the restricted null. A coordinate with a level of one
+    stimulus (a continuous value) cannot stratify and is left out."""
+    taken = {m for c in coded for m in c.members}
+    out = []
+    for name, variable in acts.coords.variables.items():
+        if variable.dims != (STIMULUS,) or name == STIMULUS or name in taken:
+            continue
+        values = np.asarray(variable.values)
+        if values.dtype.kind not in "biufUSO" or len(np.unique(values)) < 2:
+            continue
+        try:
+            out.append(factor_codes(acts, str(name), where="unit_table"))
+        except (ValueError, TypeError):
+            continue
+    return out
 
 
 def _null_description(names: list[str], strata: tuple) -> str:

@@ -352,3 +352,42 @@ def test_plugin_null_mean_matches_sklearn_over_the_same_shuffles():
             np.testing.assert_allclose(table["mi_null_mean"].values[u, k], mean, rtol=1e-10)
             raw = mutual_info_score(bins[u], factor.codes) / np.log(2)
             np.testing.assert_allclose(table["mi"].values[u, k], raw - mean, atol=1e-12)
+
+
+def test_strata_keep_every_crossed_factor_of_the_design():
+    import xarray as xr
+
+    base = planted_units(
+        kinds=("size", "position", "mixed"),
+        n_units=10,
+        noise=(0.0,),
+        n_sizes=5,
+        n_x=4,
+        n_y=4,
+        mix=(0.05,),
+        seed=8,
+    )
+    # four shapes per grid point, each shifting the response: a design factor not analysed
+    shifts = np.where(base["kind"].values == "mixed", 1.0, 0.3)
+    acts = xr.concat(
+        [
+            base.copy(data=base.values + 0.5 * k * shifts).assign_coords(
+                shape=("stimulus", [name] * base.sizes["stimulus"])
+            )
+            for k, name in enumerate(["disc", "square", "triangle", "cross"])
+        ],
+        "stimulus",
+    )
+    table = unit_table(acts, factors=["size", "x", "y", "position"], n_permutations=300)
+    assert table.attrs["null"] == (
+        "size: within levels of (position, shape); x: within levels of (size, y, shape); "
+        "y: within levels of (size, x, shape); position: within levels of (size, shape)"
+    )
+    kind = acts["kind"].values
+    for k, uncoded in (("size", "position"), ("size", "x"), ("size", "y"), ("position", "size")):
+        mi = table["mi"].sel(factor=uncoded).values[kind == k]
+        assert abs(np.median(mi)) <= 0.02 and mi.min() >= -0.05, (k, uncoded, mi.min())
+    assert np.all(table["q_value"].sel(factor="position").values[kind == "mixed"] < 0.05)
+    # without the shapes as strata, shuffles break the grid's shape balance again
+    free = unit_table(acts, null="free", n_permutations=300)
+    assert np.median(free["mi"].sel(factor="position").values[kind == "size"]) < -0.05

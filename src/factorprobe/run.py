@@ -224,7 +224,7 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         activation=config.model.activation,
         batch_size=config.model.batch_size,
         device=config.model.device,
-        progress=_show(quiet),
+        progress=f"{config.name}: capture" if _show(quiet) else False,
         scheduler=None if config.dask.scheduler in LOCAL_SCHEDULERS else config.dask.scheduler,
     )
     _, batches = _resume.finished_chunks(store)

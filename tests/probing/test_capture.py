@@ -299,3 +299,12 @@ def test_identity_normalisation_feeds_the_images_unchanged(embedded, stim):
     images = np.ascontiguousarray(stim.image.values[:4])
     with _running(model, torch.device("cpu")) as run:
         assert _prepared(run, images, reuse=True).data_ptr() == images.ctypes.data  # no copy
+
+
+def test_progress_bar_takes_a_label_such_as_the_runs_name(capsys):
+    model = fp.probing.load_model("embedded")
+    space = fp.stimuli.grid(size=[16.0, 32.0], x=[100.0, 120.0], y=[112.0], shape="disc")
+    fp.probing.capture(model, space, progress="sweep-a: capture")
+    assert "sweep-a: capture" in capsys.readouterr().err
+    fp.probing.capture(model, space, progress=False)
+    assert capsys.readouterr().err == ""

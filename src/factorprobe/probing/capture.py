@@ -42,7 +42,7 @@ def capture(
     device: str | torch.device | None = None,
     store: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     resize: bool = False,
     scheduler: str | None = None,
 ) -> xr.DataArray:
@@ -75,8 +75,9 @@ def capture(
         Rerunning with the same arguments resumes it: finished chunks are not recomputed.
     overwrite : bool, default=False
         Replace a store made with a different configuration instead of refusing it.
-    progress : bool or None, default=None
-        Show a progress bar; None shows one when standard error is a terminal.
+    progress : bool, str or None, default=None
+        Show a progress bar; None shows one when standard error is a terminal; a string shows
+        one labelled with it (e.g. the run's name) instead of the model's name.
     resize : bool, default=False
         Resample stimuli whose canvas differs from the model's input size (bilinear,
         antialiased). This changes sizes and positions in pixels, so it is off by default and a
@@ -135,9 +136,10 @@ def capture(
     }
     units = _unit_coords(targets)
     torch_device = _device(device)
-    show = progress if progress is not None else sys.stderr.isatty()
+    label = progress if isinstance(progress, str) else None
+    show = bool(progress) if progress is not None else sys.stderr.isatty()
     if store is None:
-        return _to_memory(model, targets, source, units, attrs, torch_device, show)
+        return _to_memory(model, targets, source, units, attrs, torch_device, show, label)
     if source.n is None or source.coords is None or source.fingerprint is None:
         raise TypeError(
             f"A store needs stimuli of known length: a rendered Dataset or a FactorSpace; got "
@@ -160,7 +162,9 @@ def capture(
         )
     elif remaining:
         with _running(model, torch_device) as run, Recorder(model.module, targets) as rec:
-            bar = tqdm(total=remaining, unit="stimulus", disable=not show, desc=model.name)
+            bar = tqdm(
+                total=remaining, unit="stimulus", disable=not show, desc=label or model.name
+            )
             for k, images, _ in source.batches(skip):
                 writer.write(k, _forward(run, rec, targets, images))
                 bar.update(images.shape[0])
@@ -176,12 +180,15 @@ def _to_memory(
     attrs: dict[str, Any],
     device: torch.device,
     show: bool,
+    label: str | None = None,
 ) -> xr.DataArray:
     n_units = units[LAYER].size
     blocks: list[np.ndarray] = []
     coords: list[dict[str, np.ndarray]] = []
     with _running(model, device) as run, Recorder(model.module, targets) as rec:
-        bar = tqdm(total=source.n, unit="stimulus", disable=not show, desc=model.name)
+        bar = tqdm(
+            total=source.n, unit="stimulus", disable=not show, desc=label or model.name
+        )
         for _, images, batch_coords in source.batches(set()):
             blocks.append(_forward(run, rec, targets, images))
             coords.append(batch_coords)

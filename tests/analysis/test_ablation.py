@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -20,6 +21,7 @@ from factorprobe.analysis.ablation import (
     double_dissociation,
     write_ablation,
 )
+from factorprobe.report.ablation_plots import plot_ablation_curves
 
 CANVAS = 48
 SIZE_UNITS = [0, 1, 2, 3]
@@ -125,7 +127,9 @@ def test_nothing_ablated_is_the_intact_network(result, model, stim):
     acts = fp.probing.layer(fp.probing.capture(model, stim, progress=False), "fc2")
     # seed=0 gives decoding the same folds: the intact read-out's numbers are decoding's
     expected = fp.analysis.decoding(acts, ["size", "position"], seed=0, C=100.0)
-    for measure, name in (("decoding_accuracy", "accuracy"), ("v_information", "v_information")):
+    pairs = (("decoding_accuracy", "accuracy"), ("v_information", "v_information"),
+             ("decoding_r2", "r2"))  # fmt: skip
+    for measure, name in pairs:
         for factor in ("size", "position"):
             got = float(k0.sel(metric=f"{measure}:{factor}").isel(ranking=0, direction=0))
             assert got == pytest.approx(float(expected[name].sel(factor=factor).item()), abs=1e-12)
@@ -160,6 +164,72 @@ def test_double_dissociation_numbers(result):
         double_dissociation(result, k=[3])
     with pytest.raises(ValueError, match="'measure' parameter"):
         double_dissociation(result, measure="mi")
+
+
+def x_model() -> fp.probing.ProbedModel:
+    """The hand network with fc1 units 4-7 reading the centroid's x only (linearly)."""
+    network = hand_network()
+    with torch.no_grad():
+        network.fc1.weight[4:8, 2] = 0.0
+    return fp.probing.load_model(network, input_size=CANVAS, mean=(0.0,), std=(1.0,))
+
+
+@pytest.fixture(scope="module")
+def x_result(stim):
+    return cumulative_ablation(x_model(), stim, "fc1", ["mi:size", "mi:x"], factors=["size", "x"],
+                               grid=[0, 2, 4, 6, 8], seed=0, C=100.0)  # fmt: skip
+
+
+def test_ablating_the_x_units_removes_x_as_a_value_and_random_orders_do_not(x_result):
+    r2 = x_result["score"].sel(direction="highest", k=4)
+    first = x_result["order"].sel(ranking="mi:x", direction="highest").values[:4]
+    assert sorted(first.tolist()) == POSITION_UNITS
+    assert float(r2.sel(ranking="mi:x", metric="decoding_r2:x")) < 0.01
+    assert float(r2.sel(ranking="mi:x", metric="decoding_r2:size")) > 0.99
+    assert float(r2.sel(ranking="mi:size", metric="decoding_r2:x")) > 0.99
+    intact = x_result["score"].sel(k=0, metric="decoding_r2:x").isel(ranking=0, direction=0)
+    assert float(intact) > 0.99
+    # a random half of the layer hits all 4 x units 1 time in 70 (one of these 5 orders does)
+    random = x_result["random"].sel(k=4, metric="decoding_r2:x")
+    assert float(random.mean()) > 0.7 and int((random > 0.8).sum()) >= 4
+    assert float(x_result["chance"].sel(metric="decoding_r2:x")) == 0.0
+    assert str(x_result["metric_units"].sel(metric="decoding_r2:x").values) == "1"
+    assert x_result.attrs["value_decoder"].startswith("ridge regression")
+    dd = double_dissociation(x_result, measure="decoding_r2")
+    assert bool(dd["double_dissociation"]) and dd.attrs["units"] == "1"
+    assert float(dd["drop"].sel(ranking="mi:x", factor="x")) > 0.5
+
+
+def test_r2_equals_decoding_on_the_read_out_with_the_same_folds(x_result, stim):
+    acts = fp.probing.layer(fp.probing.capture(x_model(), stim, progress=False), "fc2")
+    expected = fp.analysis.decoding(acts, ["size", "x"], seed=0, C=100.0)
+    got = x_result["score"].sel(k=0).isel(ranking=0, direction=0)
+    for factor in ("size", "x"):
+        assert float(got.sel(metric=f"decoding_r2:{factor}")) == pytest.approx(
+            float(expected["r2"].sel(factor=factor).item()), abs=1e-12
+        )
+    # a fixed penalty is passed on as is, and the folds are those of another seed then
+    one = cumulative_ablation(x_model(), stim, "fc1", np.arange(8.0), factors=["x"], grid=[0, 8],
+                              seed=1, alpha=10.0, n_splits=3)  # fmt: skip
+    fixed = fp.analysis.decoding(acts, ["x"], seed=1, alpha=10.0, n_splits=3)
+    assert float(one["score"].sel(k=0, metric="decoding_r2:x").max()) == pytest.approx(
+        float(fixed["r2"].item()), abs=1e-12
+    )
+    # nothing left: each fold predicts its training mean, here (balanced folds) the overall one
+    none_left = one["score"].sel(k=8, metric="decoding_r2:x").values
+    np.testing.assert_allclose(none_left, 0.0, atol=1e-12)
+
+
+def test_only_ordered_factors_get_r2(model, stim):
+    kind = np.where(stim["size"].values > 8, "large", "small")
+    labelled = stim.assign_coords(kind=("stimulus", kind))
+    res = cumulative_ablation(model, labelled, "fc1", np.arange(8.0),
+                              factors=["kind", "position"], grid=[0, 8])  # fmt: skip
+    metrics = res["metric"].values.tolist()
+    assert "decoding_r2:position" in metrics and "decoding_accuracy:kind" in metrics
+    assert "decoding_r2:kind" not in metrics
+    fig = plot_ablation_curves(res, metrics=["decoding_r2:position"])
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_visible()] == ["held-out R²"]
 
 
 def test_ablated_sets_units_and_removes_hooks(model, stim):
@@ -266,6 +336,8 @@ def test_ablation_order_nan_last_and_seeded_ties():
         ({"classes": ["disc", "square"], "label": "shape"}, ValueError, "pass classes=None"),
         ({"classes": ["a"], "label": "kind"}, KeyError, "needs the stimulus coordinate 'kind'"),
         ({"C": 0.0}, ValueError, "'C' parameter of cumulative_ablation must be .* > 0"),
+        ({"alpha": -1.0}, ValueError, "'alpha' parameter of cumulative_ablation must be"),
+        ({"alpha": [1.0]}, ValueError, "'alpha' parameter .* at least 2 finite numbers"),
     ],
 )
 def test_cumulative_ablation_errors(model, stim, kwargs, error, match):
@@ -356,6 +428,11 @@ def test_cli_ablate(tmp_path, capsys):
     assert result["ranking"].values.tolist() == ["mi:size", "mi:x"]
     assert result.attrs["layer"] == "fc3" and result.attrs["method"] == "zero"
     assert (out / "ablation.png").is_file() and (out / "dissociation.csv").is_file()
+    table = pd.read_csv(out / "dissociation.csv")
+    assert table.columns[:3].tolist() == ["measure", "ranking", "factor"]
+    assert table["measure"].unique().tolist() == ["decoding_accuracy", "v_information",
+                                                  "decoding_r2"]  # fmt: skip
+    assert table.groupby("measure")["double_dissociation"].nunique().eq(1).all()
     assert main([*argv[:4], "fc9", *argv[5:]]) == 2
     err = capsys.readouterr().err
     assert err.startswith("factorprobe ablate: error: Unknown layer 'fc9'") and err.count("\n") == 1

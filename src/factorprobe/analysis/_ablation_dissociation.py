@@ -7,19 +7,26 @@ import json
 from collections.abc import Sequence
 from typing import Literal
 
+import pandas as pd
 import xarray as xr
 
 from factorprobe._validation import check_choice, check_real
 
-__all__ = ["double_dissociation"]
+__all__ = ["MEASURES", "dissociation_frame", "double_dissociation"]
 
 K, RANKING, DIRECTION, METRIC, RANDOM = "k", "ranking", "direction", "metric", "random_order"
+#: The decodability metrics a dissociation can be read on, and their units.
+MEASURES: dict[str, str] = {
+    "decoding_accuracy": "fraction",
+    "v_information": "bits",
+    "decoding_r2": "1",
+}
 
 
 def double_dissociation(
     result: xr.Dataset,
     *,
-    measure: Literal["decoding_accuracy", "v_information"] = "decoding_accuracy",
+    measure: Literal["decoding_accuracy", "v_information", "decoding_r2"] = "decoding_accuracy",
     direction: Literal["highest", "lowest"] = "highest",
     k: Sequence[int] | None = None,
     n_sd: float = 1.0,
@@ -42,7 +49,9 @@ def double_dissociation(
     ----------
     result : Dataset
         From :func:`cumulative_ablation` with rankings about at least two decoded factors.
-    measure : {"decoding_accuracy", "v_information"}, default="decoding_accuracy"
+    measure : {"decoding_accuracy", "v_information", "decoding_r2"}, default="decoding_accuracy"
+        The decodability read: held-out accuracy, V-information, or the held-out R² of the
+        ridge read-out of values (ordered factors only; its chance is 0).
     direction : {"highest", "lowest"}, default="highest"
     k : sequence of int, optional
         Grid points to average the drop over.
@@ -63,12 +72,9 @@ def double_dissociation(
     """
     where = "double_dissociation"
     n_sd = check_real(n_sd, name="n_sd", where=where, minimum=0.0)
-    check_choice(measure, ("decoding_accuracy", "v_information"), name="measure", where=where)
+    check_choice(measure, tuple(MEASURES), name="measure", where=where)
     check_choice(direction, list(result[DIRECTION].values), name="direction", where=where)
-    decoded = [str(f) for f, m in zip(result["metric_factor"].values, result[METRIC].values,
-                                      strict=True) if str(m).startswith(measure + ":")]  # fmt: skip
-    ranked = [str(r) for r, f in zip(result[RANKING].values, result["ranking_factor"].values,
-                                     strict=True) if str(f) in decoded]  # fmt: skip
+    decoded, ranked = _decoded_and_ranked(result, measure)
     if len({str(result["ranking_factor"].sel({RANKING: r}).values) for r in ranked}) < 2:
         raise ValueError(
             f"{where} needs rankings about at least two decoded factors ({decoded}); got "
@@ -123,10 +129,9 @@ def double_dissociation(
     out = out.assign_coords(own_factor=own)
     scalars = (K, "fraction", DIRECTION, "metric_units", "metric_factor")
     out = out.drop_vars([c for c in scalars if c in out.coords])
-    unit = "bits" if measure == "v_information" else "fraction"
     out.attrs = {
         "measure": measure,
-        "units": unit,
+        "units": MEASURES[measure],
         "direction": direction,
         "n_sd": n_sd,
         "k": json.dumps(list(map(int, chosen))),
@@ -135,3 +140,34 @@ def double_dissociation(
         " contrast = own-factor excess - mean excess of the other factors",
     }
     return out
+
+
+def dissociation_frame(result: xr.Dataset) -> pd.DataFrame | None:
+    """:func:`double_dissociation` on every measure it can be read on, one block of rows each.
+
+    Columns: ``measure``, ``ranking``, ``factor``, the per-(ranking, factor) numbers, ``own_factor``
+    and ``double_dissociation`` (the measure's verdict, repeated on its rows). None when no
+    measure has rankings about two or more of its decoded factors.
+    """
+    blocks = []
+    for measure in MEASURES:
+        _, ranked = _decoded_and_ranked(result, measure)
+        owners = {str(result["ranking_factor"].sel({RANKING: r}).values) for r in ranked}
+        if len(owners) < 2:
+            continue
+        table = double_dissociation(result, measure=measure)
+        frame = table.drop_vars("double_dissociation").to_dataframe(dim_order=[RANKING, "factor"])
+        frame = frame.reset_index()
+        frame.insert(0, "measure", measure)
+        frame["double_dissociation"] = bool(table["double_dissociation"])
+        blocks.append(frame)
+    return pd.concat(blocks, ignore_index=True) if blocks else None
+
+
+def _decoded_and_ranked(result: xr.Dataset, measure: str) -> tuple[list[str], list[str]]:
+    """The factors ``measure`` is recorded for, and the rankings about one of them."""
+    decoded = [str(f) for f, m in zip(result["metric_factor"].values, result[METRIC].values,
+                                      strict=True) if str(m).startswith(measure + ":")]  # fmt: skip
+    ranked = [str(r) for r, f in zip(result[RANKING].values, result["ranking_factor"].values,
+                                     strict=True) if str(f) in decoded]  # fmt: skip
+    return decoded, ranked

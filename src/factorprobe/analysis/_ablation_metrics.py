@@ -1,18 +1,22 @@
 """What each ablation step measures: task accuracy, agreement with the intact network, and the
 cross-validated decodability of each factor from the read-out layer.
 
-Two linear decoders share one fold scheme (stratified k-fold cross-fitting: every stimulus is
-predicted by the decoder fitted on the folds without it):
+Every decoder uses one fold scheme (stratified k-fold cross-fitting on the factor's levels: every
+stimulus is predicted by the decoder fitted on the folds without it). Levels are classified by
 
 - ``"logistic"``: the kernel of :func:`factorprobe.analysis.decoding` itself (multinomial logistic
   regression, L2, standardised inputs), so its numbers equal ``decoding``'s on the same array;
 - ``"lda"``: linear discriminant analysis with Ledoit–Wolf shrinkage on standardised inputs, in
-  closed form (a generative linear decoder, for comparison).
+  closed form (a generative linear decoder, for comparison);
+
+and the values of an ordered factor (numeric coordinates; ``position`` jointly as (x, y)) are read
+out by ``decoding``'s ridge regression on the same folds, so its R² equals ``decoding``'s ``r2``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -21,11 +25,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from factorprobe.analysis._decoders import (
+    PROBABILITY_FLOOR,
+    classify,
+    regress,
+    stratified_folds,
+)
 from factorprobe.analysis._kernels import plugin_entropy
 from factorprobe.analysis.design import FactorCodes
-from factorprobe.analysis.population import _PROBABILITY_FLOOR, _decode
 
-__all__ = ["DECODERS", "decodability", "lda_decode", "top1"]
+if TYPE_CHECKING:
+    from factorprobe.analysis._ablation_run import Outputs
+
+__all__ = ["DECODERS", "decodability", "lda_decode", "score_steps", "top1"]
 
 DECODERS: tuple[str, ...] = ("logistic", "lda")
 
@@ -38,35 +50,39 @@ def top1(logits: np.ndarray) -> np.ndarray:
 def decodability(
     x: np.ndarray,
     codes: Sequence[FactorCodes],
+    values: Sequence[np.ndarray | None],
     *,
     decoder: str,
     C: float,
+    alphas: np.ndarray,
     n_splits: int,
     max_iter: int,
     random_state: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out accuracy and V-information (bits) of each factor from responses ``(S, units)``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out accuracy and V-information (bits) of each factor from responses ``(S, units)``,
+    and the held-out ridge R² of each factor with ``values`` (``(S, members)``; None: skipped)."""
     x = np.asarray(x, dtype=np.float64)
     accuracy = np.empty(len(codes))
     v_information = np.empty(len(codes))
+    r2: list[float] = []
     # The matrices are small (stimuli x units): a multi-threaded BLAS costs more than it gives,
     # 16x slower than one thread for 300 x 128 on two busy cores.
     with threadpool_limits(limits=1, user_api="blas"):
-        _decode_all(x, codes, accuracy, v_information, decoder, C, n_splits, max_iter,
-                    random_state)  # fmt: skip
-    return accuracy, v_information
-
-
-def _decode_all(x, codes, accuracy, v_information, decoder, C, n_splits, max_iter, random_state):
-    for j, fc in enumerate(codes):
-        if decoder == "logistic":
-            acc, ce = _decode(
-                x, fc.codes, C=C, n_splits=n_splits, max_iter=max_iter, random_state=random_state
-            )
-        else:
-            acc, ce = lda_decode(x, fc.codes, n_splits=n_splits, random_state=random_state)
-        accuracy[j] = acc
-        v_information[j] = float(plugin_entropy(fc.counts)) - ce
+        for j, (fc, target) in enumerate(zip(codes, values, strict=True)):
+            folds = stratified_folds(fc.codes, n_splits=n_splits, random_state=random_state)
+            if decoder == "logistic":
+                correct, log_p, _ = classify(
+                    x, fc.codes, folds, Cs=np.array([C]), max_iter=max_iter,
+                    random_state=random_state,
+                )  # fmt: skip
+                acc, ce = float(correct.mean()), float(-log_p.mean())
+            else:
+                acc, ce = lda_decode(x, fc.codes, n_splits=n_splits, random_state=random_state)
+            accuracy[j] = acc
+            v_information[j] = float(plugin_entropy(fc.counts)) - ce
+            if target is not None:
+                r2.append(regress(x, target, folds, alphas=alphas)[0])
+    return accuracy, v_information, np.array(r2)
 
 
 def lda_decode(
@@ -97,6 +113,37 @@ def lda_decode(
             classes = levels
         column = np.searchsorted(classes, y[test])
         p = proba[np.arange(len(test)), column]
-        log_p[test] = np.log2(np.maximum(p, _PROBABILITY_FLOOR))
+        log_p[test] = np.log2(np.maximum(p, PROBABILITY_FLOOR))
         correct[test] = classes[proba.argmax(axis=1)] == y[test]
     return float(correct.mean()), float(-log_p.mean())
+
+
+def score_steps(
+    outputs: Iterator[Outputs],
+    n_steps: int,
+    labels: np.ndarray | None,
+    codes: Sequence[FactorCodes],
+    values: Sequence[np.ndarray | None],
+    **decoding: Any,
+) -> np.ndarray:
+    """Every metric of every step ``(steps, metrics)``, in the order of ``metric_names``.
+
+    The first output is the intact network's (its top-1 outputs are what ``agreement`` compares
+    with); ``decoding`` holds the options of :func:`decodability`. The generator is closed (its
+    hooks removed) also on error.
+    """
+    rows = []
+    intact_top1 = None
+    try:
+        for out in outputs:
+            predicted = top1(out.logits)
+            intact_top1 = predicted if intact_top1 is None else intact_top1
+            row = [] if labels is None else [float(np.mean(predicted == labels))]
+            row.append(float(np.mean(predicted == intact_top1)))
+            acc, vinfo, r2 = decodability(out.readout, codes, values, **decoding)
+            rows.append([*row, *acc, *vinfo, *r2])
+    finally:
+        outputs.close()
+    if len(rows) != n_steps:
+        raise RuntimeError(f"cumulative_ablation ran {len(rows)} of {n_steps} steps.")
+    return np.array(rows, dtype=np.float64)

@@ -136,11 +136,14 @@ def ablation_steps(
     return steps, where
 
 
-def metric_names(codes, task: bool) -> list[tuple[str, str, str]]:
+def metric_names(codes, task: bool, values) -> list[tuple[str, str, str]]:
+    """(name, units, factor) of each metric; ``decoding_r2`` for factors with ``values``."""
     names = [("task_accuracy", "fraction", "")] if task else []
     names.append(("agreement", "fraction", ""))
     names += [(f"decoding_accuracy:{fc.name}", "fraction", fc.name) for fc in codes]
     names += [(f"v_information:{fc.name}", "bits", fc.name) for fc in codes]
+    valued = [fc for fc, v in zip(codes, values, strict=True) if v is not None]
+    names += [(f"decoding_r2:{fc.name}", "1", fc.name) for fc in valued]
     return names
 
 
@@ -151,7 +154,8 @@ def chance_level(metric: tuple[str, str, str], codes, labels) -> float:
     if name.startswith("decoding_accuracy:"):
         fc = next(c for c in codes if c.name == factor)
         return float(fc.counts.max() / fc.counts.sum())
-    return 0.0 if name.startswith("v_information:") else float("nan")
+    # R2 of predicting every stimulus by the mean value, V-information of the level frequencies
+    return 0.0 if name.startswith(("v_information:", "decoding_r2:")) else float("nan")
 
 
 def table_maker(model, stimuli, layer, activation, table, factors, available, rng, batch_size,

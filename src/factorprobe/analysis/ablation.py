@@ -18,9 +18,9 @@ import torch
 import xarray as xr
 
 from factorprobe._validation import as_rng, check_choice, check_int, check_real
-from factorprobe.analysis._ablation_dissociation import double_dissociation
+from factorprobe.analysis._ablation_dissociation import dissociation_frame, double_dissociation
 from factorprobe.analysis._ablation_hooks import UnitHooks, forward_plan
-from factorprobe.analysis._ablation_metrics import DECODERS, decodability, top1
+from factorprobe.analysis._ablation_metrics import DECODERS, score_steps
 from factorprobe.analysis._ablation_rankings import (
     ablation_order,
     check_directions,
@@ -37,6 +37,7 @@ from factorprobe.analysis._ablation_setup import (
     task_labels,
     unit_index,
 )
+from factorprobe.analysis._decoders import ALPHA_GRID, check_grid, factor_values
 from factorprobe.analysis._layerwise import check_factor_list, random_state, seed_attr
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
 from factorprobe.probing.layers import ACTIVATIONS, Activation, resolve_targets
@@ -160,6 +161,7 @@ def cumulative_ablation(
     table: xr.Dataset | None = None,
     decoder: Literal["logistic", "lda"] = "logistic",
     C: float = 1.0,
+    alpha: float | Sequence[float] = ALPHA_GRID,
     n_splits: int = 5,
     max_iter: int = 1000,
     forward: Literal["auto", "full"] = "auto",
@@ -174,9 +176,11 @@ def cumulative_ablation(
     and, for each ``k`` of the grid, the first ``k`` are set to zero (or their mean) while the
     stimuli run through the network. Each step records the task accuracy (where labels exist),
     the agreement of the top-1 output with the intact network's, and each factor's
-    cross-validated decodability (accuracy, and V-information in bits) from the read-out layer,
-    the layer after the ablated one. ``n_random`` random orders give the baseline, mean ± sd
-    over orders, that every ranked curve is read against (Amjad et al. 2018, per layer).
+    cross-validated decodability from the read-out layer, the layer after the ablated one: as
+    a label (accuracy, and V-information in bits) and, for an ordered factor, as a value
+    (held-out R² of a ridge read-out; ``position`` jointly as (x, y)). ``n_random`` random
+    orders give the baseline, mean ± sd over orders, that every ranked curve is read against
+    (Amjad et al. 2018, per layer).
 
     Parameters
     ----------
@@ -201,7 +205,7 @@ def cumulative_ablation(
         The factor of a per-factor column named without one.
     factors : sequence of str, default=("size", "position")
         Factors whose decodability is recorded (a group such as ``position`` as its joint
-        label).
+        label, and as its members' values jointly).
     directions : sequence of {"highest", "lowest"}, default=("highest", "lowest")
         Ablate the units with the highest, or the lowest, values first.
     grid : int or sequence of int, default=9
@@ -234,6 +238,8 @@ def cumulative_ablation(
         folds), or shrinkage LDA (Ledoit–Wolf, closed form).
     C, max_iter
         Logistic regression only, as in :func:`~factorprobe.analysis.decoding`.
+    alpha : float or sequence of float, default=ALPHA_GRID
+        Penalty of the ridge read-out of values, as in :func:`~factorprobe.analysis.decoding`.
     n_splits : int, default=5
         Folds of the stratified cross-fitting (the same folds at every step).
     forward : {"auto", "full"}, default="auto"
@@ -255,7 +261,8 @@ def cumulative_ablation(
         ``(k, metric)``; ``order`` (unit indices in ablation order, ``(ranking, direction,
         rank)``), ``random_units`` (``(random_order, rank)``) and ``ranking_value`` (``(ranking,
         unit)``). Metrics: ``task_accuracy`` (when labels exist), ``agreement`` (fractions),
-        ``decoding_accuracy:F`` (fraction) and ``v_information:F`` (bits) per factor F; the
+        ``decoding_accuracy:F`` (fraction) and ``v_information:F`` (bits) per factor F,
+        ``decoding_r2:F`` (held-out R², dimensionless) per ordered factor F; the
         ``metric`` coordinate carries ``metric_units``, ``metric_factor`` and ``chance``;
         ``k`` carries ``fraction`` (k / width); ``ranking`` carries ``ranking_factor``.
         ``attrs`` record the model, layer, read-out, method, decoder, seed and
@@ -302,6 +309,7 @@ def cumulative_ablation(
     C = check_real(C, name="C", where=_WHERE, minimum=0.0)
     if C <= 0:
         raise ValueError(f"The 'C' parameter of {_WHERE} must be a finite number > 0; got {C}.")
+    alphas = check_grid(alpha, name="alpha", where=_WHERE, positive=False)
     directions = check_directions(directions)
     if not isinstance(layer, str):
         raise TypeError(f"The 'layer' parameter of {_WHERE} must be a str; got {layer!r}.")
@@ -356,21 +364,11 @@ def cumulative_ablation(
                         allow_split=forward == "auto")  # fmt: skip
     plan, _, outputs = run_steps(model, source, plan, target, read_target, steps, fill,
                                  device=device_, show=show)  # fmt: skip
-    metrics = metric_names(codes, labels is not None)
-    values = np.empty((len(steps), len(metrics)))
-    intact_top1 = None
-    try:
-        for i, out in enumerate(outputs):
-            predicted = top1(out.logits)
-            intact_top1 = predicted if intact_top1 is None else intact_top1
-            row = [] if labels is None else [float(np.mean(predicted == labels))]
-            row.append(float(np.mean(predicted == intact_top1)))
-            acc, vinfo = decodability(out.readout, codes, decoder=decoder, C=C,
-                                      n_splits=n_splits, max_iter=max_iter,
-                                      random_state=folds_state)  # fmt: skip
-            values[i] = [*row, *acc, *vinfo]
-    finally:
-        outputs.close()
+    targets = [factor_values(coords, fc)[0] for fc in codes]
+    metrics = metric_names(codes, labels is not None, targets)
+    values = score_steps(outputs, len(steps), labels, codes, targets, decoder=decoder, C=C,
+                         alphas=alphas, n_splits=n_splits, max_iter=max_iter,
+                         random_state=folds_state)  # fmt: skip
 
     score = values[where_["ranked"]].reshape(len(rankings), len(directions), len(ks), -1)
     rand = values[where_["random"]].reshape(n_random, len(ks), -1)
@@ -418,8 +416,13 @@ def cumulative_ablation(
         "decoder": "shrinkage LDA (Ledoit-Wolf), standardised inputs" if decoder == "lda"
         else "multinomial logistic regression, L2, standardised inputs (as decoding)",
         "C": C if decoder == "logistic" else "",
+        "value_decoder": "ridge regression on standardised inputs (multi-output for a group; "
+        "R2 of a group: mean of its members'), penalty " + ("given" if len(alphas) == 1 else
+        "by leave-one-out on each training fold") + " (as decoding)",
+        "alpha_grid": " ".join(f"{a:g}" for a in alphas),
         "n_splits": n_splits,
-        "cross_validation": "stratified k-fold cross-fitting, the same folds at every step",
+        "cross_validation": "stratified k-fold cross-fitting on each factor's levels, the same "
+        "folds at every step and for the label and value decoders",
         "classes": json.dumps(class_names) if class_names else "",
         "label": label if class_names else "",
         "forward_path": plan.description,
@@ -454,8 +457,8 @@ def write_ablation(
         As in :func:`cumulative_ablation`.
     out : path-like
         Output directory: ``ablation.nc`` (NetCDF), ``ablation.png`` (with ``plot``) and
-        ``dissociation.csv`` (when rankings are about two or more decoded factors), each
-        written atomically.
+        ``dissociation.csv`` (:func:`double_dissociation` on each measure with rankings about
+        two or more of its decoded factors, a ``measure`` column first), each written atomically.
     plot : bool, default=True
     **options
         Keyword options of :func:`cumulative_ablation`.
@@ -477,11 +480,11 @@ def write_ablation(
     paths = {"result": folder / "ablation.nc"}
     with atomic_output(paths["result"]) as tmp:
         result.to_netcdf(tmp, engine="h5netcdf")
-    if len(set(result["ranking_factor"].values.tolist()) - {""}) >= 2:
-        table = double_dissociation(result)
+    table = dissociation_frame(result)
+    if table is not None:
         paths["dissociation"] = folder / "dissociation.csv"
         with atomic_output(paths["dissociation"]) as tmp:
-            table.drop_vars("double_dissociation").to_dataframe().to_csv(tmp)
+            table.to_csv(tmp, index=False)
     if plot:
         from factorprobe.report.ablation_plots import plot_ablation_curves
 

@@ -378,14 +378,16 @@ def _ablation(saved: Saved, name: str, *, dpi: int) -> list[str]:
         part.note(
             f"Units of {name} set to {result.attrs.get('method', 'zero')} cumulatively in the "
             "order of each ranking (solid: highest first, dashed: lowest first) against random "
-            "orders (grey band: mean ± sd). See docs/ablation.md."
+            "orders (grey band: mean ± sd). Decodability from the read-out layer as a label "
+            "(decoding_accuracy, v_information) and, for ordered factors, as a value "
+            "(decoding_r2: held-out R² of a ridge read-out). See docs/ablation.md."
         ),
         part.image(data, alt=f"ablation curves of layer {name}"),
     ]
     dissociation = saved.results / "ablation" / "dissociation.csv"
     if dissociation.is_file():
         parts += [
-            part.heading(4, "Dissociation"),
+            part.heading(4, "Dissociation (per measure)"),
             part.table(pd.read_csv(dissociation), index=False),
         ]
     return parts

@@ -14,6 +14,7 @@ __all__ = ["plot_ablation_curves"]
 
 _WHERE = "plot_ablation_curves"
 _STYLES = {"highest": "-", "lowest": "--"}
+_YLABELS = {"bits": "bits", "fraction": "fraction of stimuli", "1": "held-out R²"}
 
 
 def plot_ablation_curves(
@@ -44,7 +45,8 @@ def plot_ablation_curves(
     -------
     matplotlib.figure.Figure
         Solid lines ablate the highest-ranked units first, dashed the lowest; the grey band is
-        the random orders' mean ± sd, the dotted line the chance level.
+        the random orders' mean ± sd, the dotted line the chance level (0 for V-information and
+        for the R² of ``decoding_r2`` panels).
 
     Raises
     ------
@@ -86,7 +88,7 @@ def plot_ablation_curves(
         units = str(result["metric_units"].sel(sel).values)
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel(f"units ablated (of {n_units})")
-        ax.set_ylabel("bits" if units == "bits" else "fraction of stimuli")
+        ax.set_ylabel(_YLABELS.get(units, units))
         ax.grid(alpha=0.3)
     for ax in axes[len(chosen) :]:
         ax.set_visible(False)

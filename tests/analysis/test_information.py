@@ -42,10 +42,21 @@ def test_function_of_factor_gives_entropy_of_response(make_acts):
     acts = make_acts(np.sin(size * 1.3) * 5 + size, size=size)  # injective in the level
     for n_bins in (4, 10):
         mi = mutual_information(acts, "size", n_bins=n_bins, estimator="plugin", raw=True)
-        h_r = entropy(acts, n_bins=n_bins)
+        h_r = entropy(acts, n_bins=n_bins, quantizer="quantile")  # the same quantiser
         np.testing.assert_allclose(mi.values, h_r.values, atol=1e-12)
     # ten bins separate the ten equiprobable levels: I = H(R) = H(F) = log2 10
     np.testing.assert_allclose(mi.values, np.log2(10), atol=1e-12)
+
+
+def test_entropy_defaults_to_a_fixed_quantiser(make_acts):
+    # half the stimuli at 0, the rest spread: equal-width bins see it, quantile bins cannot
+    values = np.stack([np.r_[np.zeros(50), np.linspace(1, 2, 50)], np.linspace(0, 1, 100)], 1)
+    acts = make_acts(values, size=np.repeat(np.arange(10), 10))
+    h = entropy(acts, n_bins=4)
+    assert h.attrs["quantizer"] == "uniform"
+    np.testing.assert_allclose(h.values[1], 2.0)
+    assert h.values[0] < 1.9
+    np.testing.assert_allclose(entropy(acts, n_bins=4, quantizer="quantile").values[1], 2.0)
 
 
 def test_permuted_response_has_corrected_mi_near_zero(make_acts):

@@ -56,10 +56,15 @@ def entropy(
     acts: xr.DataArray,
     *,
     n_bins: int = 8,
-    quantizer: Quantizer = "quantile",
+    quantizer: Quantizer = "uniform",
     threshold: float = 0.0,
 ) -> xr.DataArray:
     """Plug-in entropy H(R) of each unit's quantised response, in bits.
+
+    The default quantiser is fixed (``n_bins`` equal-width bins over each unit's range), so the
+    entropy says how the unit's responses spread: on quantile bins every untied unit would have
+    exactly log2(n_bins). Compare an information value only with an entropy on the same
+    quantiser (I(R; F) <= H(R) holds for plug-in estimates on the same bins).
 
     Parameters
     ----------
@@ -67,7 +72,7 @@ def entropy(
         Responses with dims ``("stimulus", "unit")``.
     n_bins : int, default=8
         Number of bins (at most half the stimuli).
-    quantizer : {"quantile", "uniform", "threshold"}, default="quantile"
+    quantizer : {"quantile", "uniform", "threshold"}, default="uniform"
         See :func:`~factorprobe.analysis.quantize`.
     threshold : float, default=0.0
         Threshold of the ``"threshold"`` quantiser.

@@ -16,7 +16,7 @@ out by ``decoding``'s ridge regression on the same folds, so its R² equals ``de
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -124,13 +124,19 @@ def score_steps(
     labels: np.ndarray | None,
     codes: Sequence[FactorCodes],
     values: Sequence[np.ndarray | None],
-    **decoding: Any,
+    *,
+    decoder: str,
+    C: float,
+    alphas: np.ndarray,
+    n_splits: int,
+    max_iter: int,
+    random_state: int,
 ) -> np.ndarray:
     """Every metric of every step ``(steps, metrics)``, in the order of ``metric_names``.
 
     The first output is the intact network's (its top-1 outputs are what ``agreement`` compares
-    with); ``decoding`` holds the options of :func:`decodability`. The generator is closed (its
-    hooks removed) also on error.
+    with); the decoder options are :func:`decodability`'s. The generator is closed (its hooks
+    removed) also on error.
     """
     rows = []
     intact_top1 = None
@@ -140,7 +146,9 @@ def score_steps(
             intact_top1 = predicted if intact_top1 is None else intact_top1
             row = [] if labels is None else [float(np.mean(predicted == labels))]
             row.append(float(np.mean(predicted == intact_top1)))
-            acc, vinfo, r2 = decodability(out.readout, codes, values, **decoding)
+            acc, vinfo, r2 = decodability(out.readout, codes, values, decoder=decoder, C=C,
+                                          alphas=alphas, n_splits=n_splits, max_iter=max_iter,
+                                          random_state=random_state)  # fmt: skip
             rows.append([*row, *acc, *vinfo, *r2])
     finally:
         outputs.close()

@@ -391,3 +391,17 @@ def test_strata_keep_every_crossed_factor_of_the_design():
     # without the shapes as strata, shuffles break the grid's shape balance again
     free = unit_table(acts, null="free", n_permutations=300)
     assert np.median(free["mi"].sel(factor="position").values[kind == "size"]) < -0.05
+
+
+def test_a_factor_determined_by_a_compared_one_is_not_stratified_by_it():
+    acts = planted_units(
+        kinds=("position", "size"), n_units=10, noise=(0.0,), n_sizes=4, n_x=5, n_y=5, seed=9
+    )
+    centre = 112.0
+    eccentricity = np.hypot(acts["x"].values - centre, acts["y"].values - centre).round(3)
+    acts = acts.assign_coords(eccentricity=("stimulus", eccentricity))
+    table = unit_table(acts, factors=["size", "position", "eccentricity"], n_permutations=200)
+    # eccentricity is shuffled within sizes, not within positions (where it cannot move)
+    assert "eccentricity: within levels of size" in table.attrs["null"]
+    position_units = acts["kind"].values == "position"
+    assert np.mean(table["q_value"].sel(factor="eccentricity").values[position_units] < 0.05) > 0.5

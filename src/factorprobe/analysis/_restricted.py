@@ -83,8 +83,10 @@ def design_strata(
     stimulus coordinate (``design``: shape, rotation, ...) that shares no member with F, is not
     a function of those already chosen, and is crossed with F (each of its levels holds F's
     levels in F's proportions): y's strata are (size, x); with four shapes per grid point,
-    position's are (size, shape). A factor left without strata (no other compared factor) is
-    shuffled freely (None).
+    position's are (size, shape). A compared factor that determines F (position for the
+    distance from the centre) is left out, since F cannot move within its levels. A factor left
+    without strata (no other compared factor, or none within which it varies) is shuffled
+    freely (None).
     """
     by_name = {f.name: f for f in [*factors, *design]}
     candidates = [f.name for f in [*factors, *design] if f.name not in compared]
@@ -95,7 +97,8 @@ def design_strata(
         covered: set[str] = set(f.members)
         for name in compared:
             g = by_name[name]
-            if name != f.name and not set(g.members) & set(f.members):
+            # a factor that g determines (eccentricity of position) cannot move within g
+            if name != f.name and not set(g.members) & set(f.members) and not determines(g, f):
                 chosen.append(name)
                 covered |= set(g.members)
         if not chosen:
@@ -116,8 +119,15 @@ def design_strata(
                 codes = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
             cache[names] = (codes, int(codes.max()) + 1)
         codes, n_strata = cache[names]
-        out.append(_strata(codes, n_strata, names, f))
+        strata = _strata(codes, n_strata, names, f)
+        # no stratum holds two levels of f: the other factors determine it, nothing can move
+        out.append(strata if strata.movable > 0 else None)
     return tuple(out)
+
+
+def determines(g: FactorCodes, f: FactorCodes) -> bool:
+    """Whether each level of ``g`` holds a single level of ``f`` (f is a function of g)."""
+    return len(np.unique(g.codes * f.n_levels + f.codes)) == g.n_levels
 
 
 def crossed(a: FactorCodes, b: FactorCodes) -> bool:

@@ -405,3 +405,17 @@ def test_a_factor_determined_by_a_compared_one_is_not_stratified_by_it():
     assert "eccentricity: within levels of size" in table.attrs["null"]
     position_units = acts["kind"].values == "position"
     assert np.mean(table["q_value"].sel(factor="eccentricity").values[position_units] < 0.05) > 0.5
+
+
+def test_correction_shuffles_shrink_with_large_designs_and_analytic_tables_skip_them():
+    from factorprobe.analysis._restricted import correction_permutations
+
+    assert correction_permutations(1000, 294) == 100
+    assert correction_permutations(1000, 2250) == 100
+    assert correction_permutations(1000, 50_000) == 10
+    assert correction_permutations(1000, 10**7) == 10
+    assert correction_permutations(40, 294) == 40
+    acts = planted_units(kinds=("size",), n_units=3, noise=(0.0,), n_sizes=4, n_x=3, n_y=3)
+    analytic = unit_table(acts, correction="analytic", significance="gtest")
+    assert np.isnan(analytic["eta_squared_within"].values).all()
+    assert "correction_permutations" not in analytic.attrs

@@ -3,15 +3,16 @@
 On a crossed grid (every size × position cell present, equally often) a free shuffle of a
 factor's labels breaks the grid's balance: each position no longer holds every size once, so
 the null's MI is higher than anything an uncoded factor can reach and the corrected MI of an
-uncoded factor goes negative. The null here shuffles a factor only within the *strata*, the
-joint levels of the other compared factors (restricted permutations, Anderson & ter Braak
-2003), which keeps the design intact.
+uncoded factor goes negative. The null here shuffles a factor only within its *strata*, the
+joint levels of the other factors of the design (:func:`design_strata`; restricted
+permutations, Anderson & ter Braak 2003), which keeps the design intact.
 
 Two statistics use it:
 
 - the *marginal* I(R; F) on the table's global bins or copula scores: its null under
   restricted shuffles depends on how the unit's responses fall into the strata, so it is
-  estimated per unit, from the first :data:`CORRECTION_PERMUTATIONS` shuffles, and only used
+  estimated per unit, from the first :func:`correction_permutations` shuffles (100 up to 2250
+  stimuli, fewer for larger designs, whose null is narrower), and only used
   for the bias correction of ``mi``;
 - the *within-stratum* statistic, ``eta_squared_within``: the responses ranked within each
   stratum (ties in a seeded random order) and turned into normal scores, then the factor's η²
@@ -40,8 +41,25 @@ from factorprobe.analysis import _kernels
 from factorprobe.analysis.design import FactorCodes
 
 #: Restricted shuffles per unit for the null mean of the marginal MI (the bias correction of
-#: ``mi``); its Monte Carlo error is about sd(null) / 10, under 0.005 bits on the planted grids.
+#: ``mi``), at most; its Monte Carlo error is about sd(null) / 10, under 0.005 bits on the
+#: planted grids.
 CORRECTION_PERMUTATIONS = 100
+#: Stimuli × shuffles per unit that the correction may cost: the null's spread shrinks as
+#: 1 / stimuli, so large designs need fewer shuffles for the same absolute error (at 50 000
+#: stimuli, 10 shuffles leave an error of about 1e-4 bits for 100 levels).
+CORRECTION_BUDGET = 100 * 2250
+#: Fewest shuffles of the correction.
+CORRECTION_MINIMUM = 10
+
+
+def correction_permutations(n_permutations: int, n_stimuli: int) -> int:
+    """Shuffles per unit for the restricted null mean of ``mi``: ``min(n_permutations, 100)``
+    up to 2250 stimuli, then fewer (at least 10) so that stimuli × shuffles stays within
+    :data:`CORRECTION_BUDGET`."""
+    by_budget = max(CORRECTION_MINIMUM, -(-CORRECTION_BUDGET // max(1, n_stimuli)))
+    return max(0, min(n_permutations, CORRECTION_PERMUTATIONS, by_budget))
+
+
 #: Elements per block of the per-unit null (bounds memory at a few tens of MB).
 BLOCK_ELEMENTS = 1 << 22
 
@@ -298,7 +316,7 @@ def restricted_null(options, factor: FactorCodes, strata: Strata) -> RestrictedN
     n_perm = options.n_permutations
     if not options.needs_null or n_perm < 1:
         return RestrictedNull(None, None, None)
-    n_first = min(n_perm, CORRECTION_PERMUTATIONS)
+    n_first = correction_permutations(n_perm, len(factor.codes))
     within, first = [], []
     for block in restricted_shuffle_blocks(factor.codes, strata, n_perm, options.seed, factor.name):
         within.append(shared_within_null(strata, block, factor.n_levels))

@@ -278,7 +278,8 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
         mi, null_mean, p_value = stats.mi, stats.null_mean, stats.p_value
         eta_squared_within = np.full(n_units, np.nan)
         strata = plan.strata[k]
-        if strata is not None:
+        # without shuffles (analytic correction, G-test) the restricted path has nothing to do
+        if strata is not None and plan.restricted[k].within is not None:
             if strict is None:
                 strict = (
                     prepared.scores

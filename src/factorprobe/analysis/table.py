@@ -21,7 +21,7 @@ from factorprobe.analysis._estimate import (
     seed_int,
     unit_keys,
 )
-from factorprobe.analysis._restricted import CORRECTION_PERMUTATIONS
+from factorprobe.analysis._restricted import correction_permutations
 from factorprobe.analysis._table_stages import (
     FACTOR_VARIABLES,
     TABLE_LAYOUT,
@@ -92,22 +92,27 @@ def unit_table(
     null : {"restricted", "free"}, default="restricted"
         The shuffles of the null. ``"restricted"``: a factor is shuffled only within its
         *strata*, the joint levels of the other compared factors that share no member with it
-        (size within positions; position, x and y within sizes), as in permutation tests for
-        factorial designs (Anderson & ter Braak 2003). On a crossed grid this keeps the
-        design's balance, so the corrected MI of an uncoded factor is centred on 0 (a free
-        shuffle breaks the balance and drives it negative); on a design that is not crossed
-        it keeps the factors' dependence, so the test asks whether the unit carries the
-        factor beyond what the other factors explain. The test statistic is then
-        ``eta_squared_within``, the factor's η² on normal scores of the responses ranked
+        and do not determine it, and of every other analysed factor or varied stimulus
+        coordinate that the design crosses with it (size within positions; position within
+        sizes, or within (size, shape) on a grid with several shapes; y within (size, x)), as
+        in permutation tests for factorial designs (Anderson & ter Braak 2003). On a crossed
+        grid this keeps the design's balance, so the corrected MI of an uncoded factor is
+        centred on 0 (a free shuffle breaks the balance and drives it negative); on a design
+        that is not crossed it keeps the factors' dependence, so the test asks whether the
+        unit carries the factor beyond what the other factors explain. The test statistic is
+        then ``eta_squared_within``, the factor's η² on normal scores of the responses ranked
         within each stratum (a normal-scores Friedman test), which sees a weak code riding on
         a strong one; units constant within every stratum get p = 1. A factor without strata
-        (no other compared factor) is shuffled freely. ``"free"``: free shuffles of every
-        factor and MI as the statistic (the behaviour before 0.2; valid for samples, not for
-        a crossed design). The attrs ``null`` and ``statistic`` say what was used.
+        (no other compared factor, or none within which it varies) is shuffled freely.
+        ``"free"``: free shuffles of every factor and MI as the statistic (the behaviour
+        before issue 12; valid for samples, not for a crossed design). The attrs ``null`` and
+        ``statistic`` say what was used.
     n_permutations : int, default=1000
         Shuffles of the p-values (one null shared by all units). The restricted null mean of
         the marginal MI depends on the unit, so each unit's is estimated from the first
-        ``min(n_permutations, 100)`` shuffles (attrs ``correction_permutations``).
+        ``min(n_permutations, 100)`` shuffles up to 2250 stimuli, fewer (at least 10) beyond,
+        where the null is narrower, so that stimuli × shuffles stays at 225 000 (attrs
+        ``correction_permutations``).
     n_bins, quantizer, threshold
         Quantisation of the response (see :func:`~factorprobe.analysis.quantize`).
     alpha : float, default=0.05
@@ -285,7 +290,9 @@ def unit_table(
         "crossed": int(crossed),
     }
     if any(s is not None for s in plan.strata) and options.correction == "shuffle":
-        ds.attrs["correction_permutations"] = min(n_permutations, CORRECTION_PERMUTATIONS)
+        ds.attrs["correction_permutations"] = correction_permutations(
+            n_permutations, int(acts.sizes[STIMULUS])
+        )
     if scheduler is not None:
         (ds,) = compute(ds, scheduler=scheduler)
     return ds
@@ -365,22 +372,23 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "bits",
     ),
     "mi_null_mean": (
-        "mean marginal mutual information under the design's null: shuffles within the strata "
-        "of the other compared factors (attrs 'null'), or free shuffles",
+        "mean marginal mutual information under the design's null: shuffles within the factor's "
+        "strata, the levels of the other factors of the design (attrs 'null'), or free shuffles",
         "bits",
     ),
     "p_value": (
-        "permutation p-value of eta_squared_within under shuffles within the strata of the "
-        "other compared factors; of mi under free shuffles for a factor without strata "
-        "(attrs 'null', 'statistic')",
+        "permutation p-value of eta_squared_within under shuffles within the factor's strata "
+        "(the levels of the other factors of the design); of mi under free shuffles for a "
+        "factor without strata or with null='free' (attrs 'null', 'statistic')",
         "1",
     ),
     "eta_squared_within": (
         "share of the variance of the within-stratum normal scores (the response ranked within "
-        "each level of the other compared factors) explained by the factor: how consistently "
+        "each stratum, a level of the other factors of the design) explained by the factor: "
+        "how consistently "
         "it orders the responses in every stratum, 1 = the same order everywhere; the "
         "statistic of p_value, which sees a weak code riding on a strong one; NaN for a "
-        "factor without strata",
+        "factor without strata or without shuffles",
         "1",
     ),
     "eta_squared": (

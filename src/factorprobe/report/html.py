@@ -212,6 +212,9 @@ def _baseline(saved: Saved, n: int) -> xr.Dataset | None:
     factors = [str(f) for f in saved.table[FACTOR].values]
     compared = [c for c in str(attrs.get("compared", "")).split(",") if c] or None
     seed = int(attrs.get("seed", 0))
+    # the table's null: "within levels" in its description means restricted shuffles (a table
+    # whose factors all had free shuffles is the same under either choice)
+    null = "restricted" if "within levels" in str(attrs.get("null", "")) else "free"
     pseudo = random_directions(saved.acts, n, seed=seed)
     return unit_table(
         pseudo,
@@ -219,5 +222,6 @@ def _baseline(saved: Saved, n: int) -> xr.Dataset | None:
         compare=compared,
         alpha=float(attrs.get("alpha", 0.05)),
         seed=seed,
+        null=null,
         **options,
     )

@@ -154,10 +154,19 @@ def layer_section(
     if saved.layers is not None and "accuracy" in saved.layers and name in saved.layers[LAYER]:
         decoding = saved.layers.sel({LAYER: name})
         variables = [
-            v for v in ("accuracy", "chance", "v_information", "entropy_factor") if v in decoding
+            v
+            for v in ("accuracy", "chance", "v_information", "entropy_factor", "r2", "rmse")
+            if v in decoding
         ]
         parts += [
             part.heading(4, "Decoding from the layer"),
+            part.note(
+                "Cross-validated: a logistic classifier of the levels (accuracy, chance, "
+                "V-information in bits) and, for ordered factors, a ridge read-out of the values "
+                "(r2; rmse in the factor's units, position as (x, y) in pixels). A many-level "
+                "label with few stimuli per level can fail for lack of data where r2 does not "
+                "(docs/population.md)."
+            ),
             part.table(decoding[variables].to_dataframe()[variables]),
         ]
     figures = []

@@ -155,7 +155,7 @@ def test_table_is_deterministic_and_does_not_mutate(planted):
 
 
 def test_every_variable_is_described(planted):
-    from factorprobe.analysis.table import VARIABLES
+    from factorprobe.analysis._table_variables import VARIABLES
 
     table = unit_table(planted, n_permutations=20, family_wise=True)
     for name in table.data_vars:

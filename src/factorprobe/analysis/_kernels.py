@@ -67,6 +67,12 @@ def plugin_entropy(counts: np.ndarray) -> np.ndarray:
     return np.maximum(h, 0.0)
 
 
+def bin_entropy(bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Plug-in entropy in bits of each row of bin indices ``(..., S)``."""
+    codes = np.zeros(bins.shape[-1], np.int64)
+    return plugin_entropy(joint_counts(bins, n_bins, codes, 1)[..., 0])
+
+
 class Contingency:
     """Contingency tables ``(..., B, L)`` with the sums every plug-in measure shares, each
     computed once: marginals, occupied cells and n log n of the cells."""

@@ -35,10 +35,11 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, special
 
 from factorprobe.analysis import _kernels
-from factorprobe.analysis.design import FactorCodes
+from factorprobe.analysis.design import FactorCodes, crossed
+from factorprobe.analysis.significance import permuted_codes, pvalues_from_null, unit_null
 
 #: Restricted shuffles per unit for the null mean of the marginal MI (the bias correction of
 #: ``mi``), at most; its Monte Carlo error is about sd(null) / 10, under 0.005 bits on the
@@ -66,25 +67,20 @@ BLOCK_ELEMENTS = 1 << 22
 
 @dataclass(frozen=True)
 class Strata:
-    """The strata of one factor: the joint levels of the other compared factors.
+    """The strata of one factor: the joint levels of the other factors of the design.
 
-    ``codes (S,)`` the stratum of each stimulus; ``order`` the stimuli sorted by stratum
-    (stable); ``rank_offset (S,)``, for each position of that order, its rank within its
-    stratum; ``size (S,)`` the size of the stratum at each position; ``names`` the factors
-    that make them; ``movable``, the fraction of stimuli in strata holding 2 or more levels of
-    the factor (the room a restricted shuffle has).
+    ``codes (S,)`` the stratum of each stimulus; ``names`` the factors that make them. For each
+    position of the stimuli sorted by stratum (stable): ``rank_in_stratum`` its rank within its
+    stratum and ``scores_at_rank`` the normal score Φ⁻¹((k + 1) / (n_g + 1)) of that rank k in a
+    stratum of n_g stimuli. ``movable``: the fraction of stimuli in strata holding 2 or more
+    levels of the factor (the room a restricted shuffle has).
     """
 
     codes: np.ndarray
-    n_strata: int
     names: tuple[str, ...]
     rank_in_stratum: np.ndarray
-    stratum_size: np.ndarray
+    scores_at_rank: np.ndarray
     movable: float
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        return self.names
 
     def describe(self) -> str:
         joint = self.names[0] if len(self.names) == 1 else f"({', '.join(self.names)})"
@@ -109,7 +105,7 @@ def design_strata(
     by_name = {f.name: f for f in [*factors, *design]}
     candidates = [f.name for f in [*factors, *design] if f.name not in compared]
     out = []
-    cache: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
+    cache: dict[tuple[str, ...], np.ndarray] = {}
     for f in factors:
         chosen: list[str] = []
         covered: set[str] = set(f.members)
@@ -135,9 +131,8 @@ def design_strata(
             for name in names:
                 key = codes * by_name[name].n_levels + by_name[name].codes
                 codes = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
-            cache[names] = (codes, int(codes.max()) + 1)
-        codes, n_strata = cache[names]
-        strata = _strata(codes, n_strata, names, f)
+            cache[names] = codes
+        strata = _strata(cache[names], names, f)
         # no stratum holds two levels of f: the other factors determine it, nothing can move
         out.append(strata if strata.movable > 0 else None)
     return tuple(out)
@@ -148,26 +143,15 @@ def determines(g: FactorCodes, f: FactorCodes) -> bool:
     return len(np.unique(g.codes * f.n_levels + f.codes)) == g.n_levels
 
 
-def crossed(a: FactorCodes, b: FactorCodes) -> bool:
-    """Whether the design crosses two factors: their joint counts are the outer product of
-    their level counts over the stimuli (every level of one holds the other's in proportion)."""
-    n = len(a.codes)
-    joint = np.bincount(a.codes * b.n_levels + b.codes, minlength=a.n_levels * b.n_levels)
-    return bool(
-        np.array_equal(joint.reshape(a.n_levels, b.n_levels) * n, np.outer(a.counts, b.counts))
-    )
-
-
-def _strata(codes: np.ndarray, n_strata: int, names: tuple[str, ...], f: FactorCodes) -> Strata:
-    sizes = np.bincount(codes, minlength=n_strata)
+def _strata(codes: np.ndarray, names: tuple[str, ...], f: FactorCodes) -> Strata:
+    sizes = np.bincount(codes)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     sorted_codes = np.sort(codes, kind="stable")
     rank = np.arange(len(codes)) - starts[sorted_codes]
-    levels_per = np.zeros(n_strata, dtype=np.int64)
-    pairs = np.unique(codes * f.n_levels + f.codes)
-    np.add.at(levels_per, pairs // f.n_levels, 1)
+    scores = special.ndtri((rank + 1.0) / (sizes[sorted_codes] + 1.0))
+    levels_per = np.bincount(np.unique(codes * f.n_levels + f.codes) // f.n_levels)
     movable = float(sizes[levels_per >= 2].sum()) / max(1, len(codes))
-    return Strata(codes, n_strata, names, rank, sizes[sorted_codes], movable)
+    return Strata(codes, names, rank, scores, movable)
 
 
 def restricted_shuffles(
@@ -184,16 +168,9 @@ def restricted_shuffle_blocks(
 ):
     """The shuffles of :func:`restricted_shuffles` in blocks of rows (memory-bounded)."""
     rng = np.random.default_rng([seed, 3, zlib.crc32(factor.encode())])
-    n = codes.shape[-1]
-    target = np.argsort(strata.codes, kind="stable")
-    step = max(1, BLOCK_ELEMENTS // max(1, n))
+    step = max(1, BLOCK_ELEMENTS // max(1, codes.shape[-1]))
     for start in range(0, n_permutations, step):
-        rows = min(step, n_permutations - start)
-        keys = strata.codes[None, :] + rng.random((rows, n))
-        source = np.argsort(keys, axis=1)
-        block = np.empty((rows, n), dtype=codes.dtype)
-        block[:, target] = codes[source]
-        yield block
+        yield permuted_codes(codes, min(step, n_permutations - start), rng, strata=strata.codes)
 
 
 def within_order(scores: np.ndarray, strata: Strata) -> np.ndarray:
@@ -204,19 +181,12 @@ def within_order(scores: np.ndarray, strata: Strata) -> np.ndarray:
     return np.argsort(keys, axis=-1, kind="stable")
 
 
-def within_values(order: np.ndarray, strata: Strata, at_rank: np.ndarray) -> np.ndarray:
+def within_values(order: np.ndarray, at_rank: np.ndarray) -> np.ndarray:
     """Scatter ``at_rank (S,)``, a value for each position of the stratum-sorted order, back to
     the stimuli: ``(U, S)``."""
     out = np.empty(order.shape, dtype=at_rank.dtype)
     np.put_along_axis(out, order, np.broadcast_to(at_rank, order.shape), axis=-1)
     return out
-
-
-def within_scores_at_rank(strata: Strata) -> np.ndarray:
-    """Normal scores Φ⁻¹((k + 1) / (n_g + 1)) of the within-stratum rank k."""
-    from scipy import special
-
-    return special.ndtri((strata.rank_in_stratum + 1.0) / (strata.stratum_size + 1.0))
 
 
 def flat_within(values: np.ndarray, order: np.ndarray, strata: Strata) -> np.ndarray:
@@ -240,12 +210,17 @@ def within_eta_squared(scores: np.ndarray, codes: np.ndarray, n_levels: int) -> 
     return np.where(ss_total > 0, ss_between / np.where(ss_total > 0, ss_total, 1.0), 0.0)
 
 
-def shared_within_null(strata: Strata, perms: np.ndarray, n_levels: int) -> np.ndarray:
-    """Null of the within-stratum statistic ``(1, P)``, shared by every unit: a canonical unit
-    (within-stratum scores in the sorted order) against the restricted shuffles."""
+def shared_within_null(canonical: np.ndarray, perms: np.ndarray, n_levels: int) -> np.ndarray:
+    """Null of the within-stratum statistic ``(1, P)``, shared by every unit: the canonical unit
+    ``(S,)`` (within-stratum scores in the stratum-sorted order, :func:`canonical_unit`)
+    against the restricted shuffles."""
+    return within_eta_squared(canonical[None, None, :], perms[None], n_levels)
+
+
+def canonical_unit(strata: Strata) -> np.ndarray:
+    """Within-stratum normal scores of a unit whose stimuli are already in rank order."""
     order = np.argsort(strata.codes, kind="stable")[None]
-    canonical = within_values(order, strata, within_scores_at_rank(strata))
-    return within_eta_squared(canonical[:, None, :], perms[None], n_levels)
+    return within_values(order, strata.scores_at_rank)[0]
 
 
 def shuffle_matrix(perms: np.ndarray, n_levels: int) -> sparse.csr_array:
@@ -317,9 +292,10 @@ def restricted_null(options, factor: FactorCodes, strata: Strata) -> RestrictedN
     if not options.needs_null or n_perm < 1:
         return RestrictedNull(None, None, None)
     n_first = correction_permutations(n_perm, len(factor.codes))
+    canonical = canonical_unit(strata)
     within, first = [], []
     for block in restricted_shuffle_blocks(factor.codes, strata, n_perm, options.seed, factor.name):
-        within.append(shared_within_null(strata, block, factor.n_levels))
+        within.append(shared_within_null(canonical, block, factor.n_levels))
         kept = sum(len(b) for b in first)
         if kept < n_first:
             first.append(block[: n_first - kept])
@@ -331,13 +307,12 @@ def restricted_null(options, factor: FactorCodes, strata: Strata) -> RestrictedN
 
 @dataclass(frozen=True)
 class RestrictedStatistics:
-    """Per-unit results of a restricted factor, all ``(U,)``."""
+    """Per-unit results of a restricted factor, all ``(U,)``: the marginal MI's null mean, the
+    within-stratum statistic (0 for a unit flat within every stratum) and its p-value."""
 
     null_mean: np.ndarray
     within: np.ndarray
     p_value: np.ndarray
-    within_raw: np.ndarray
-    within_null_mean: float
 
 
 def restricted_statistics(
@@ -360,7 +335,7 @@ def restricted_statistics(
     n_units = values.shape[0]
     nan = np.full(n_units, np.nan)
     if null.within is None:
-        return RestrictedStatistics(nan, nan, nan, nan, np.nan)
+        return RestrictedStatistics(nan, nan, nan)
     if options.correction == "shuffle":
         if options.estimator == "copula":
             null_mean = copula_null_mean(
@@ -375,22 +350,21 @@ def restricted_statistics(
             )
     else:
         null_mean = nan
-    if strata.key not in cache:
+    if strata.names not in cache:
         order = within_order(strict_scores, strata)
-        transformed = within_values(order, strata, within_scores_at_rank(strata))
-        cache[strata.key] = (transformed, flat_within(values, order, strata))
-    transformed, flat = cache[strata.key]
+        transformed = within_values(order, strata.scores_at_rank)
+        cache[strata.names] = (transformed, flat_within(values, order, strata))
+    transformed, flat = cache[strata.names]
     raw = within_eta_squared(transformed, factor.codes, factor.n_levels)
-    from factorprobe.analysis.significance import pvalues_from_null
-
     p_value, _ = pvalues_from_null(raw, np.zeros(n_units, dtype=np.int64), null.within)
     within = np.where(flat, 0.0, raw)
     p_value = np.where(flat, 1.0, p_value)
-    return RestrictedStatistics(null_mean, within, p_value, raw, float(null.within.mean()))
+    return RestrictedStatistics(null_mean, within, p_value)
 
 
 def restricted_family_wise(
     within: tuple[np.ndarray, np.ndarray],
+    observed: np.ndarray,
     factor: FactorCodes,
     strata: Strata,
     null: RestrictedNull,
@@ -398,12 +372,13 @@ def restricted_family_wise(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed ``(U,)`` and null ``(U, P)`` standardised within-stratum statistics under
     restricted shuffles shared by every unit (the Westfall–Young maximum needs the same
-    shuffles across units), standardised by the shared within-stratum null."""
-    from factorprobe.analysis.significance import unit_null
-
+    shuffles across units), standardised by the shared within-stratum null. ``within`` is the
+    block's within-stratum transform and flat units, ``observed`` the statistic already
+    computed (:func:`restricted_statistics`)."""
     transformed, flat = within
-    rng_seed = options.seed + 1
-    perms = restricted_shuffles(factor.codes, strata, options.n_permutations, rng_seed, factor.name)
+    perms = restricted_shuffles(
+        factor.codes, strata, options.n_permutations, options.seed + 1, factor.name
+    )
 
     def statistic(block: np.ndarray) -> np.ndarray:
         return within_eta_squared(transformed[:, None, :], block[None], factor.n_levels)
@@ -411,7 +386,6 @@ def restricted_family_wise(
     mean = float(null.within.mean())
     sd = float(null.within.std())
     sd = sd if sd > 0 else np.inf
-    observed_raw = statistic(factor.codes[None])[:, 0]
-    observed = np.where(flat, -np.inf, (observed_raw - mean) / sd)
+    observed = np.where(flat, -np.inf, (observed - mean) / sd)
     null_stat = unit_null(statistic, perms, transformed.shape[0])
     return observed, np.where(flat[:, None], -np.inf, (null_stat - mean) / sd)

@@ -31,7 +31,7 @@ from factorprobe.analysis._estimate import (
     shared_nulls,
 )
 from factorprobe.analysis.design import FactorCodes
-from factorprobe.analysis.quantize import threshold_bins, uniform_bins
+from factorprobe.analysis.quantize import bins_kernel, effective_bins
 from factorprobe.analysis.significance import max_statistic_pvalues
 
 #: Per-(unit, factor) outputs of the unit stage, in the order of its last axis.
@@ -290,12 +290,13 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
             restricted = _restricted.restricted_statistics(
                 values, strict, prepared, c, strata, plan.restricted[k], options, within_cache
             )
+            # a constant unit is flat within every stratum: its statistic is 0 and p = 1 already
             eta_squared_within = restricted.within
             if options.correction == "shuffle":
                 null_mean = restricted.null_mean
                 mi = np.where(prepared.constant, 0.0, stats.mi_raw - null_mean)
             if options.significance == "permutation":
-                p_value = np.where(prepared.constant, 1.0, restricted.p_value)
+                p_value = restricted.p_value
         out[:, k, var["mi"]] = mi
         out[:, k, var["mi_raw"]] = stats.mi_raw
         out[:, k, var["mi_null_mean"]] = null_mean
@@ -305,9 +306,7 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
         out[:, k, var["mean_response_selectivity"]] = selectivity.mean_response_from_moments(
             *moments
         )
-        out[:, k, var["eta_squared_within"]] = np.where(
-            prepared.constant & ~np.isnan(eta_squared_within), 0.0, eta_squared_within
-        )
+        out[:, k, var["eta_squared_within"]] = eta_squared_within
         out[:, k, var["eta_squared"]] = selectivity.eta_from_moments(*moments)
         if plan.family_wise:
             if strata is None:
@@ -316,18 +315,21 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
                 )
             else:
                 observed, null = _restricted.restricted_family_wise(
-                    within_cache[strata.key], c, strata, plan.restricted[k], options
+                    within_cache[strata.names],
+                    eta_squared_within,
+                    c,
+                    strata,
+                    plan.restricted[k],
+                    options,
                 )
             out[:, k, FWER_OBSERVED] = observed
             out[:, k, FWER_OBSERVED + 1 :] = null
     # entropies on fixed quantisers (DESIGN §5.2): on the table's quantile bins every untied
     # unit would have log2(n_bins)
-    width = uniform_bins(values, options.n_bins)
-    width_counts = _kernels.joint_counts(width, options.n_bins, np.zeros(1, np.int64), 1)[..., 0]
-    out[:, :, var["entropy"]] = _kernels.plugin_entropy(width_counts)[:, None]
-    above = threshold_bins(values, options.threshold).sum(axis=-1, dtype=np.int64)
-    threshold_counts = np.stack([values.shape[-1] - above, above], axis=-1)
-    out[:, :, var["entropy_threshold"]] = _kernels.plugin_entropy(threshold_counts)[:, None]
+    for name, quantizer in (("entropy", "uniform"), ("entropy_threshold", "threshold")):
+        bins = bins_kernel(values, quantizer, options.n_bins, options.threshold)
+        n_bins = effective_bins(quantizer, options.n_bins)
+        out[:, :, var[name]] = _kernels.bin_entropy(bins, n_bins)[:, None]
     return out
 
 

@@ -213,19 +213,16 @@ def check_dependence(
     other pairs need the plug-in sums. ``stacklevel`` is the warning's, counted from here.
     """
     k = len(coded)
-    n = len(coded[0].codes) if k else 0
     out = np.full((k, k), np.nan)
     for i in range(k):
         for j in range(i + 1, k):
             a, b = coded[i], coded[j]
             if set(a.members) & set(b.members):
                 continue
-            joint = np.bincount(a.codes * b.n_levels + b.codes, minlength=a.n_levels * b.n_levels)
-            joint = joint.reshape(a.n_levels, b.n_levels)
-            if np.array_equal(joint * n, np.outer(a.counts, b.counts)):
+            if crossed(a, b):
                 out[i, j] = out[j, i] = 0.0
                 continue
-            mi = float(_kernels.plugin_mi(joint))
+            mi = float(_kernels.plugin_mi(joint_counts(a, b)))
             h = min(_kernels.plugin_entropy(a.counts), _kernels.plugin_entropy(b.counts))
             out[i, j] = out[j, i] = mi / h
     bad = [
@@ -246,6 +243,19 @@ def check_dependence(
             stacklevel=stacklevel,
         )
     return out
+
+
+def joint_counts(a: FactorCodes, b: FactorCodes) -> np.ndarray:
+    """Stimuli per pair of levels of two factors, ``(a.n_levels, b.n_levels)``."""
+    joint = np.bincount(a.codes * b.n_levels + b.codes, minlength=a.n_levels * b.n_levels)
+    return joint.reshape(a.n_levels, b.n_levels)
+
+
+def crossed(a: FactorCodes, b: FactorCodes) -> bool:
+    """Whether the design crosses two factors: their joint counts are the outer product of
+    their level counts over the stimuli (every level of one holds the other's in proportion,
+    balanced or not; their MI is exactly 0)."""
+    return bool(np.array_equal(joint_counts(a, b) * len(a.codes), np.outer(a.counts, b.counts)))
 
 
 def _stimulus_factors(obj: xr.DataArray | xr.Dataset) -> list[str]:

@@ -100,9 +100,7 @@ def entropy(
     bins = effective_bins(quantizer, n_bins)
 
     def kernel(values: np.ndarray) -> np.ndarray:
-        b = bins_kernel(values, quantizer, n_bins, threshold)
-        counts = _kernels.joint_counts(b, bins, np.zeros(b.shape[-1], np.int64), 1)[..., 0]
-        return _kernels.plugin_entropy(counts)
+        return _kernels.bin_entropy(bins_kernel(values, quantizer, n_bins, threshold), bins)
 
     out = _apply(kernel, acts, keyed=False)
     out.name = "entropy"

@@ -96,16 +96,24 @@ def omega_squared_kernel(values: np.ndarray, codes: np.ndarray, n_levels: int) -
     return omega_from_moments(*_kernels.level_moments(values, codes, n_levels))
 
 
-def omega_from_moments(count, total, squares) -> np.ndarray:
-    """One-way ω² from per-level moments ``(..., L)``."""
-    n_levels = count.shape[-1]
+def _sums_of_squares(count, total, squares):
+    """SS_total, SS_between the levels and whether the response is flat (SS_total at rounding
+    level), from per-level moments ``(..., L)``."""
     n = count.sum(axis=-1)
     grand = total.sum(axis=-1)
     ss_total = squares.sum(axis=-1) - grand**2 / n
     ss_between = (total**2 / count).sum(axis=-1) - grand**2 / n
+    scale = np.abs(squares.sum(axis=-1))
+    flat = ss_total <= 1e-12 * np.maximum(scale, np.finfo(float).tiny)
+    return ss_total, ss_between, flat
+
+
+def omega_from_moments(count, total, squares) -> np.ndarray:
+    """One-way ω² from per-level moments ``(..., L)``."""
+    n_levels = count.shape[-1]
+    n = count.sum(axis=-1)
+    ss_total, ss_between, flat = _sums_of_squares(count, total, squares)
     ms_within = np.maximum(ss_total - ss_between, 0.0) / (n - n_levels)
-    scale = np.abs(squares.sum(axis=-1)) / n
-    flat = ss_total <= 1e-12 * np.maximum(scale * n, np.finfo(float).tiny)
     with np.errstate(invalid="ignore", divide="ignore"):
         omega = (ss_between - (n_levels - 1) * ms_within) / (ss_total + ms_within)
     return np.where(flat, 0.0, np.clip(omega, 0.0, 1.0))
@@ -115,12 +123,7 @@ def eta_from_moments(count, total, squares) -> np.ndarray:
     """One-way η² = SS_between / SS_total from per-level moments ``(..., L)``: the share of the
     response's variance the factor's level means explain (in a crossed design, the factor's
     main effect); 0 for a constant response."""
-    n = count.sum(axis=-1)
-    grand = total.sum(axis=-1)
-    ss_total = squares.sum(axis=-1) - grand**2 / n
-    ss_between = (total**2 / count).sum(axis=-1) - grand**2 / n
-    scale = np.abs(squares.sum(axis=-1))
-    flat = ss_total <= 1e-12 * np.maximum(scale, np.finfo(float).tiny)
+    ss_total, ss_between, flat = _sums_of_squares(count, total, squares)
     with np.errstate(invalid="ignore", divide="ignore"):
         eta = ss_between / ss_total
     return np.where(flat, 0.0, np.clip(eta, 0.0, 1.0))

@@ -31,7 +31,7 @@ from factorprobe.analysis._table_stages import (
     unit_statistics,
 )
 from factorprobe.analysis._table_variables import VARIABLES, ordered
-from factorprobe.analysis.design import check_dependence, factor_codes
+from factorprobe.analysis.design import _stimulus_factors, check_dependence, factor_codes
 from factorprobe.analysis.quantize import (
     Quantizer,
     check_quantizer,
@@ -364,14 +364,11 @@ def _design_coordinates(acts: xr.DataArray, coded: list) -> list:
     stimulus (a continuous value) cannot stratify and is left out."""
     taken = {m for c in coded for m in c.members}
     out = []
-    for name, variable in acts.coords.variables.items():
-        if variable.dims != (STIMULUS,) or name == STIMULUS or name in taken:
+    for name in _stimulus_factors(acts):
+        if name in taken or acts[name].dtype.kind not in "biufUSO":
             continue
-        values = np.asarray(variable.values)
-        if values.dtype.kind not in "biufUSO" or len(np.unique(values)) < 2:
-            continue
-        try:
-            out.append(factor_codes(acts, str(name), where="unit_table"))
+        try:  # one level, or a level of one stimulus: not a stratum
+            out.append(factor_codes(acts, name, where="unit_table"))
         except (ValueError, TypeError):
             continue
     return out

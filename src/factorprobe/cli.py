@@ -172,6 +172,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-fc", type=int, default=3, help="fully connected hidden layers")
     p.add_argument("--fc-width", type=int, default=128, help="units per FC layer")
     p.add_argument("--input-size", type=int, default=224, help="input side (px)")
+    p.add_argument(
+        "--activation", default="silu", help="nonlinearity: silu (the shipped model) or relu"
+    )
+    p.add_argument(
+        "--head", default="pool", help="how the last map reaches fc1: pool (shipped) or flat"
+    )
     p.add_argument("--n-eval", type=int, default=2000, help="held-out stimuli")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_train)
@@ -181,8 +187,9 @@ def _run_train(args: argparse.Namespace) -> None:
     from factorprobe import probing
 
     network = probing.NetworkConfig(
-        input_size=args.input_size, n_fc=args.n_fc, fc_width=args.fc_width
-    )
+        input_size=args.input_size, n_fc=args.n_fc, fc_width=args.fc_width,
+        activation=args.activation, head=args.head,
+    )  # fmt: skip
     config = probing.TrainConfig(
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, n_eval=args.n_eval, network=network,

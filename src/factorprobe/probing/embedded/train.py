@@ -228,18 +228,21 @@ def _card(
 
     training = asdict(config)
     del training["network"]
-    return {
-        "name": "embedded",
-        "description": (
-            "Swish (SiLU) CNN trained by factorprobe to recognise the shape of one object on a "
-            "blank canvas, with random size, position, rotation, contrast and background noise."
-        ),
+    net = config.network
+    act = "SiLU" if net.activation == "silu" else "ReLU"
+    side = net.map_side
+    head = "pool (global mean)"
+    if net.head == "flat":
+        head = f"flat (the {net.channels[-1]}x{side}x{side} map flattened, no pooling)"
+    card: dict[str, Any] = {
+        "name": twin_name(net),
+        "description": _description(net),
         "architecture": {
-            "config": json.loads(config.network.to_json()),
+            "config": json.loads(net.to_json()),
             "parameters": int(sum(p.numel() for p in network.parameters())),
             "layers": (
-                ["features (stem 7x7/4, then 3x3/2 stages; BatchNorm, SiLU)", "pool (global mean)"]
-                + [f"fc{i} + act{i} (SiLU)" for i in range(1, config.network.n_fc + 1)]
+                [f"features (stem 7x7/4, then 3x3/2 stages; BatchNorm, {act})", head]
+                + [f"fc{i} + act{i} ({act})" for i in range(1, net.n_fc + 1)]
                 + ["classifier (logits)"]
             ),
         },
@@ -262,6 +265,86 @@ def _card(
         "torch_version": torch.__version__,
         "factorprobe_version": __version__,
     }
+    if card["name"] != "embedded":
+        # The twins' cards carry the command that reproduces them (the shipped default's card
+        # predates this field and stays byte-identical; its command is ``factorprobe train``).
+        card["command"] = train_command(config)
+    return card
+
+
+def twin_name(network: NetworkConfig) -> str:
+    """Name a trained network loads by: ``embedded``, ``embedded:relu``, ``embedded:flat``.
+
+    Parameters
+    ----------
+    network : NetworkConfig
+        The architecture.
+
+    Returns
+    -------
+    str
+        ``"embedded"`` for the Swish pooled default; otherwise ``"embedded:"`` followed by the
+        twin's departures from it, joined by ``"-"`` (``relu``, ``flat``, or ``relu-flat``).
+
+    Examples
+    --------
+    >>> twin_name(NetworkConfig(activation="relu"))
+    'embedded:relu'
+    """
+    parts = []
+    if network.activation == "relu":
+        parts.append("relu")
+    if network.head == "flat":
+        parts.append("flat")
+    return "embedded:" + "-".join(parts) if parts else "embedded"
+
+
+def train_command(config: TrainConfig) -> str:
+    """The ``factorprobe train`` command line that reproduces ``config`` (``OUT`` for the output).
+
+    Only the options that differ from the CLI's defaults are written.
+
+    Examples
+    --------
+    >>> train_command(TrainConfig(network=NetworkConfig(head="flat")))
+    'factorprobe train --out OUT --head flat'
+    """
+    default, net0 = TrainConfig(), NetworkConfig()
+    words = ["factorprobe", "train", "--out", "OUT"]
+    for flag, value, ref in (
+        ("--steps", config.steps, default.steps),
+        ("--seed", config.seed, default.seed),
+        ("--batch-size", config.batch_size, default.batch_size),
+        ("--learning-rate", config.learning_rate, default.learning_rate),
+        ("--n-fc", config.network.n_fc, net0.n_fc),
+        ("--fc-width", config.network.fc_width, net0.fc_width),
+        ("--input-size", config.network.input_size, net0.input_size),
+        ("--activation", config.network.activation, net0.activation),
+        ("--head", config.network.head, net0.head),
+        ("--n-eval", config.n_eval, default.n_eval),
+    ):
+        if value != ref:
+            words += [flag, str(value)]
+    return " ".join(words)
+
+
+def _description(network: NetworkConfig) -> str:
+    if network.activation == "silu" and network.head == "pool":
+        return (
+            "Swish (SiLU) CNN trained by factorprobe to recognise the shape of one object on a "
+            "blank canvas, with random size, position, rotation, contrast and background noise."
+        )
+    act = "Swish (SiLU)" if network.activation == "silu" else "ReLU"
+    head = (
+        "global mean pooling before fc1"
+        if network.head == "pool"
+        else "the last feature map flattened into fc1 (no global pooling, so fc1 sees position)"
+    )
+    return (
+        f"{act} CNN with {head}, a twin of the embedded Swish network trained by factorprobe "
+        "with the same seed, recipe and data to recognise the shape of one object on a blank "
+        "canvas, with random size, position, rotation, contrast and background noise."
+    )
 
 
 def _stderr_is_tty() -> bool:

@@ -36,7 +36,7 @@ CONFIGS = {
 
 def synthesise(path: Path, n_stimuli: int, n_units: int, seed: int = 0) -> None:
     """A store of planted-like units over a random size x position design, batch by batch."""
-    from factorprobe.probing.store import open_store
+    from factorprobe.io.store import open_store
 
     rng = np.random.default_rng(seed)
     size = rng.integers(0, 10, n_stimuli) * 4 + 12

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 import factorprobe as fp
-from factorprobe.analysis.ablation import cumulative_ablation, double_dissociation
-from factorprobe.files import atomic_output
+from factorprobe.interventions.ablation import cumulative_ablation, double_dissociation
+from factorprobe.io.files import atomic_output
 from factorprobe.report.ablation_plots import plot_ablation_curves
 
 LAYERS = ("fc1", "fc2", "fc3")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from factorprobe.config import (
+from factorprobe.pipeline.config import (
     AblationConfig,
     AnalysisConfig,
     DaskConfig,
@@ -299,8 +299,8 @@ def test_every_unit_table_option_of_the_config_reaches_unit_table():
     from dataclasses import fields
 
     from factorprobe.analysis import unit_table
-    from factorprobe.config import AnalysisConfig
-    from factorprobe.run import _UNIT_TABLE_KEYS
+    from factorprobe.pipeline.config import AnalysisConfig
+    from factorprobe.pipeline.runner import _UNIT_TABLE_KEYS
 
     params = set(inspect.signature(unit_table).parameters)
     config_keys = {f.name for f in fields(AnalysisConfig)} & params

@@ -20,9 +20,9 @@ import pytest
 import xarray as xr
 
 from factorprobe.analysis import unit_table
+from factorprobe.io.tables import unit_dataframe
 from factorprobe.probing import capture, load_model
 from factorprobe.stimuli import grid, random_design, render
-from factorprobe.tables import unit_dataframe
 
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -24,11 +24,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from factorprobe._fingerprint import run_inputs
-from factorprobe._published import mark
-from factorprobe._resume import finished_chunks, partial_path
 from factorprobe.cli import main
-from factorprobe.config import dumps_config, load_config, with_output
+from factorprobe.pipeline._fingerprint import run_inputs
+from factorprobe.pipeline._published import mark
+from factorprobe.pipeline._resume import finished_chunks, partial_path
+from factorprobe.pipeline.config import dumps_config, load_config, with_output
 from factorprobe.probing import open_activations
 
 N_BATCHES = 9  # 18 stimuli, batch_size 2
@@ -113,7 +113,7 @@ if marker:
     analysis.tuning_curves = paused
 
 from factorprobe.cli import main
-from factorprobe.config import dumps_config, load_config, with_output
+from factorprobe.pipeline.config import dumps_config, load_config, with_output
 
 sys.exit(main(sys.argv[1:]))
 """

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
 
 
 def test_atomic_output_writes_and_renames(tmp_path):

@@ -24,10 +24,16 @@ import xarray as xr
 from torch import nn
 
 from factorprobe import probing
-from factorprobe._run_model import load_run_model
 from factorprobe.analysis import tuning_curves
 from factorprobe.cli import main
-from factorprobe.config import AnalysisConfig, RunConfig, StimuliConfig, load_config, parse_config
+from factorprobe.pipeline._stage_model import load_run_model
+from factorprobe.pipeline.config import (
+    AnalysisConfig,
+    RunConfig,
+    StimuliConfig,
+    load_config,
+    parse_config,
+)
 from factorprobe.stimuli import StimulusWarning, grid, iter_batches, render
 
 SMALL = "[stimuli]\nsize = [16, 32]\nx = [80, 140]\ny = [112]\n"

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 import torch
 
-from factorprobe._lock import folder_lock, lock_path
-from factorprobe._resume import partial_path
 from factorprobe.cli import main
+from factorprobe.pipeline._lock import folder_lock, lock_path
+from factorprobe.pipeline._resume import partial_path
 from factorprobe.probing import capture, load_model, open_activations
 from factorprobe.stimuli import grid, render
 
@@ -220,7 +220,7 @@ def test_planted_lock_link_is_never_followed(tmp_path, monkeypatch):
 
 
 def test_lock_is_held_for_the_whole_run_and_removed_after(copy, monkeypatch):
-    import factorprobe.run as run_module
+    import factorprobe.pipeline.runner as run_module
 
     seen = {}
     real = run_module.capture_run
@@ -323,7 +323,7 @@ def test_changed_weights_file_is_recomputed(tmp_path, monkeypatch):
 
 
 def test_new_package_version_is_recomputed(copy, monkeypatch):
-    import factorprobe._fingerprint as fingerprint
+    import factorprobe.pipeline._fingerprint as fingerprint
 
     real = fingerprint.versions
     monkeypatch.setattr(fingerprint, "versions", lambda: {**real(), "factorprobe": "99.0"})
@@ -537,7 +537,7 @@ def test_unmarked_work_folder_is_never_resumed_or_removed(tmp_path, monkeypatch)
 
 
 def test_work_folder_of_another_user_is_never_resumed(copy, monkeypatch):
-    import factorprobe._published as published
+    import factorprobe.pipeline._published as published
 
     shutil.copytree(copy, partial_path(copy))  # marker and all, as if planted
     monkeypatch.setattr(published.os, "getuid", lambda: 12345)  # we are someone else
@@ -608,7 +608,7 @@ def test_plain_log_lines_when_stderr_is_not_a_terminal(finished):
 
 
 def test_long_capture_reports_its_batches_as_it_goes(tmp_path, monkeypatch):
-    import factorprobe._progress as progress
+    import factorprobe.pipeline._progress as progress
 
     monkeypatch.setattr(progress, "HEARTBEAT_S", 0.1)
     monkeypatch.chdir(tmp_path)

@@ -17,9 +17,9 @@ import torch
 import xarray as xr
 
 from factorprobe.cli import main
-from factorprobe.config import RunConfig, load_config, parse_config
+from factorprobe.pipeline.config import RunConfig, load_config, parse_config
+from factorprobe.pipeline.runner import analyze, capture_run, load_run_model, run
 from factorprobe.probing import open_activations
-from factorprobe.run import analyze, capture_run, load_run_model, run
 
 SWEEP = """
 [stimuli]

@@ -13,9 +13,10 @@ import pytest
 import torch
 import xarray as xr
 
-from factorprobe import _resume, analysis
+from factorprobe import analysis
 from factorprobe.cli import main
-from factorprobe.config import load_config
+from factorprobe.pipeline import _resume
+from factorprobe.pipeline.config import load_config
 from factorprobe.probing import open_activations, to_netcdf
 
 distributed = pytest.importorskip("distributed")

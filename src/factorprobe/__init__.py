@@ -1,12 +1,17 @@
 """factorprobe: which units of a network code which stimulus factor, and how exclusively.
 
 The package has four stages, each a subpackage imported on first use so that
-``import factorprobe`` stays cheap (torch is only imported by :mod:`factorprobe.probing`):
+``import factorprobe`` stays cheap (torch is only imported by :mod:`factorprobe.probing` and
+:mod:`factorprobe.interventions`):
 
 - :mod:`factorprobe.stimuli`: factor spaces, designs and rendering;
 - :mod:`factorprobe.probing`: models, layer discovery and capture of unit activations;
 - :mod:`factorprobe.analysis`: information, significance and selectivity per unit;
-- :mod:`factorprobe.report`: plots and reports.
+- :mod:`factorprobe.report`: plots and reports, drawn from saved files.
+
+Around them: :mod:`factorprobe.io` (files, the activation store, tables),
+:mod:`factorprobe.interventions` (ablation and saliency: they run the network again) and
+:mod:`factorprobe.pipeline` (``factorprobe run``). docs/architecture.md draws the floors.
 
 Examples
 --------
@@ -21,16 +26,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-__all__ = ["__version__", "analysis", "probing", "report", "stimuli"]
+from factorprobe._version import __version__
 
-_SUBPACKAGES = frozenset({"analysis", "probing", "report", "stimuli"})
+_SUBPACKAGES = frozenset(
+    {"analysis", "interventions", "io", "pipeline", "probing", "report", "stimuli"}
+)
+__all__ = ["__version__", *sorted(_SUBPACKAGES)]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from factorprobe import analysis, probing, report, stimuli
+    from factorprobe import (  # noqa: F401
+        analysis,
+        interventions,
+        io,
+        pipeline,
+        probing,
+        report,
+        stimuli,
+    )
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _SUBPACKAGES:
         module = importlib.import_module(f"factorprobe.{name}")
         globals()[name] = module

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
-    from factorprobe import __version__
+    from factorprobe._version import __version__
 
     parser = _Parser(
         prog="factorprobe",
@@ -223,7 +223,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> None:
-    from factorprobe.run import run
+    from factorprobe.pipeline.runner import run
 
     folder = run(
         args.config,
@@ -260,7 +260,7 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_analyze(args: argparse.Namespace) -> None:
-    from factorprobe.run import analyze
+    from factorprobe.pipeline.runner import analyze
 
     folder = analyze(
         args.store, config=args.config, out=args.out, quiet=args.quiet, scheduler=args.scheduler
@@ -317,7 +317,7 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_ablate(args: argparse.Namespace) -> None:
-    from factorprobe.analysis.ablation import write_ablation
+    from factorprobe.pipeline.ablate import write_ablation
 
     rankings = [f"{args.rank_by}:{f}" for f in args.factor] if args.factor else [args.rank_by]
     paths = write_ablation(

@@ -13,14 +13,14 @@ import xarray as xr
 from torch import nn
 
 import factorprobe as fp
-from factorprobe.analysis._ablation_metrics import lda_decode
-from factorprobe.analysis._ablation_rankings import ablation_order
-from factorprobe.analysis.ablation import (
+from factorprobe.interventions.ablation import (
     ablated,
     cumulative_ablation,
     double_dissociation,
-    write_ablation,
 )
+from factorprobe.interventions.ablation._metrics import lda_decode
+from factorprobe.interventions.ablation._rankings import ablation_order
+from factorprobe.pipeline.ablate import write_ablation
 from factorprobe.report.ablation_plots import plot_ablation_curves
 
 CANVAS = 48

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from sklearn.metrics import mutual_info_score
 
-from factorprobe.analysis._disentanglement_kernels import (
+from factorprobe.analysis._kernels.disentanglement import (
     active_units,
     dci_completeness_score,
     dci_disentanglement_score,

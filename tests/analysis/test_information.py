@@ -19,7 +19,7 @@ from factorprobe.analysis import (
     mutual_information,
     quantize,
 )
-from factorprobe.analysis._kernels import LN2
+from factorprobe.analysis._kernels.plugin import LN2
 
 FAST = {"n_permutations": 100}
 

@@ -15,7 +15,7 @@ from factorprobe.analysis.population import (
     decoding,
     linear_cka_matrix,
 )
-from factorprobe.tables import layer_dataframe
+from factorprobe.io.tables import layer_dataframe
 
 
 def _grid(repeats: int = 5):

@@ -156,7 +156,7 @@ def test_restricted_shuffles_stay_within_strata():
 
 
 def test_restricted_null_mean_matches_explicit_shuffles():
-    from factorprobe.analysis import _copula
+    from factorprobe.analysis._kernels import copula as _copula
     from factorprobe.analysis._restricted import copula_null_mean
 
     acts = planted_units(

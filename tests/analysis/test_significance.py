@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import stats
 
 from factorprobe.analysis import benjamini_hochberg
-from factorprobe.analysis._kernels import gtest_pvalue, joint_counts, plugin_mi
+from factorprobe.analysis._kernels.plugin import gtest_pvalue, joint_counts, plugin_mi
 from factorprobe.analysis.quantize import quantile_bins
 from factorprobe.analysis.significance import (
     max_statistic_pvalues,

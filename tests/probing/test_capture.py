@@ -53,20 +53,20 @@ def test_batch_size_does_not_change_values(embedded, stim):
 def test_the_reused_input_buffer_matches_fresh_inputs_bit_for_bit(embedded, effnet, stim):
     # capture writes each batch's normalised input into one reused buffer; a short last batch
     # and later batches must not see stale values, and the values equal a fresh preparation.
-    from factorprobe.probing.capture import _prepared, _running
+    from factorprobe.probing.forward import prepared, running
 
     images = stim.image.values
     for model, pixels in [(embedded, images), (effnet, images[:, :64, :64])]:
         for fmt_pixels in (pixels, np.repeat(pixels, model.in_chans, axis=3)):
-            with _running(model, torch.device("cpu")) as run:
+            with running(model, torch.device("cpu")) as run:
                 for start, stop in [(0, 7), (7, 10), (10, 17)]:
-                    fresh = _prepared(run, fmt_pixels[start:stop])
-                    reused = _prepared(run, fmt_pixels[start:stop], reuse=True)
+                    fresh = prepared(run, fmt_pixels[start:stop])
+                    reused = prepared(run, fmt_pixels[start:stop], reuse=True)
                     assert reused.stride() == fresh.stride()
                     torch.testing.assert_close(reused, fresh, rtol=0, atol=0)
     acts = fp.probing.capture(embedded, stim, batch_size=5, progress=False)
-    with torch.inference_mode(), _running(embedded, torch.device("cpu")) as run:
-        logits = [embedded.module(_prepared(run, images[i : i + 5])) for i in range(0, 36, 5)]
+    with torch.inference_mode(), running(embedded, torch.device("cpu")) as run:
+        logits = [embedded.module(prepared(run, images[i : i + 5])) for i in range(0, 36, 5)]
     expected = torch.cat(logits).numpy()
     np.testing.assert_array_equal(fp.probing.layer(acts, "classifier").values, expected)
 
@@ -294,11 +294,11 @@ def test_identity_normalisation_feeds_the_images_unchanged(embedded, stim):
         fp.probing.layer(acts, "classifier").values, logits.numpy(), rtol=1e-5, atol=1e-5
     )
     assert json.loads(acts.attrs["mean"]) == [0.0] and json.loads(acts.attrs["std"]) == [1.0]
-    from factorprobe.probing.capture import _prepared, _running
+    from factorprobe.probing.forward import prepared, running
 
     images = np.ascontiguousarray(stim.image.values[:4])
-    with _running(model, torch.device("cpu")) as run:
-        assert _prepared(run, images, reuse=True).data_ptr() == images.ctypes.data  # no copy
+    with running(model, torch.device("cpu")) as run:
+        assert prepared(run, images, reuse=True).data_ptr() == images.ctypes.data  # no copy
 
 
 def test_progress_bar_takes_a_label_such_as_the_runs_name(capsys):

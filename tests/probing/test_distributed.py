@@ -38,7 +38,7 @@ def test_capture_over_a_cluster_equals_the_in_memory_sweep(tmp_path, effnet, sma
         progress=False,
     )
     xr.testing.assert_identical(_without_hash(stored), memory)
-    assert fp.probing.store.ActivationStore(path).done().all()
+    assert fp.io.store.ActivationStore(path).done().all()
 
 
 def test_capture_over_a_cluster_resumes_only_unfinished_chunks(
@@ -46,7 +46,7 @@ def test_capture_over_a_cluster_resumes_only_unfinished_chunks(
 ):
     path = tmp_path / "acts.zarr"
     first = fp.probing.capture(effnet, small_stim, batch_size=3, store=path, progress=False)
-    writer = fp.probing.store.ActivationStore(path)
+    writer = fp.io.store.ActivationStore(path)
     # forget chunk 1 and scribble over it: only that chunk may be recomputed
     writer._done[1] = False
     writer._values[3:6, :] = np.float32(-7.0)
@@ -75,7 +75,7 @@ def test_store_shards_hold_one_batch_and_every_unit(tmp_path, effnet, small_stim
 
 
 def test_scheduler_errors(tmp_path, effnet, small_stim, monkeypatch):
-    monkeypatch.setattr("factorprobe.cluster.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("factorprobe.scheduler.CONNECT_TIMEOUT", "1s")
     with pytest.raises(ValueError, match=r"'scheduler' parameter of capture needs a 'store'"):
         fp.probing.capture(effnet, small_stim, scheduler="threads", progress=False)
     with pytest.raises(ValueError, match=r"'scheduler' parameter of capture must be one of"):

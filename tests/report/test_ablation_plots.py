@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from factorprobe.analysis.ablation import cumulative_ablation
+from factorprobe.interventions.ablation import cumulative_ablation
 from factorprobe.report.ablation_plots import plot_ablation_curves
 from tests.analysis.test_ablation import hand_model, hand_stimuli
 

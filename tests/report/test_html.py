@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from factorprobe.analysis import planted_units, unit_table
+from factorprobe.pipeline.runner import run
 from factorprobe.report.html import layer_summary, write_html
-from factorprobe.run import run
 from tests.report.browser import INSTALL_HINT, find_chromium, load_page
 
 TINYNET = """

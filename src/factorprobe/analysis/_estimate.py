@@ -15,7 +15,8 @@ from typing import Literal, get_args
 import numpy as np
 
 from factorprobe._validation import as_rng, check_choice, check_int
-from factorprobe.analysis import _copula, _kernels, significance
+from factorprobe.analysis import _kernels, significance
+from factorprobe.analysis._kernels import copula as _copula
 from factorprobe.analysis.quantize import (
     QUANTIZERS,
     bins_kernel,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from factorprobe.analysis import _copula, _kernels, _restricted, selectivity
+from factorprobe.analysis import _kernels, _restricted, selectivity
 from factorprobe.analysis._coarsen import coarsen, coarsening
 from factorprobe.analysis._estimate import (
     Estimation,
@@ -30,6 +30,7 @@ from factorprobe.analysis._estimate import (
     prepare,
     shared_nulls,
 )
+from factorprobe.analysis._kernels import copula as _copula
 from factorprobe.analysis.design import FactorCodes
 from factorprobe.analysis.quantize import bins_kernel, effective_bins
 from factorprobe.analysis.significance import max_statistic_pvalues
@@ -70,7 +71,7 @@ class TablePlan:
     #: per factor, null distributions known before any unit is seen (see ``with_nulls``)
     nulls: tuple = field(default=(), compare=False)
     #: per factor counted directly (not summed from another): its float64 and uint64 one-hot
-    #: matrices (:func:`~factorprobe.analysis._kernels.level_onehot`), else None
+    #: matrices (:func:`~factorprobe.analysis._kernels.plugin.level_onehot`), else None
     onehots: tuple = field(default=(), compare=False)
     #: field width of the packed bins counts (see ``_kernels.pack_bins``), None to bincount
     field_bits: int | None = field(default=None, compare=False)
@@ -336,7 +337,7 @@ def _unit_block(values: np.ndarray, keys: np.ndarray | None, plan: TablePlan) ->
 def _level_tables(prepared, columns: np.ndarray, plan: TablePlan) -> list[tuple]:
     """Per factor: the bins × levels counts ``(u, B, L)``, the per-level response sums
     ``(u, L)`` and (copula) the per-level score moments, a coarser factor's summed from a finer
-    one's. With packed bins (:func:`~factorprobe.analysis._kernels.pack_bins`) the sums of
+    one's. With packed bins (:func:`~factorprobe.analysis._kernels.plugin.pack_bins`) the sums of
     packed words are coarsened, per level and not per bin, and unpacked at the end."""
     width = plan.field_bits
     words = None if width is None else _kernels.pack_bins(prepared.bins, prepared.n_bins, width)

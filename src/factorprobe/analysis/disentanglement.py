@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from factorprobe._validation import as_rng, check_choice, check_int
-from factorprobe.analysis._disentanglement_kernels import (
+from factorprobe.analysis._kernels.disentanglement import (
     ACTIVE_FRACTION,
     TEST_FRACTION,
     active_units,
@@ -34,7 +34,7 @@ from factorprobe.analysis._disentanglement_kernels import (
     sap_matrix_continuous,
     sap_matrix_discrete,
 )
-from factorprobe.analysis._kernels import plugin_entropy
+from factorprobe.analysis._kernels.plugin import plugin_entropy
 from factorprobe.analysis._layerwise import (
     check_factor_list,
     layer_blocks,

@@ -329,7 +329,7 @@ def _joint_mi(prepared, perms_a: np.ndarray, a: FactorCodes, b: FactorCodes, opt
             prepared.bins[:, None, :], prepared.n_bins, codes[None], n_levels
         )
         return _kernels.plugin_mi(joint)
-    from factorprobe.analysis._copula import gaussian_discrete_mi
+    from factorprobe.analysis._kernels.copula import gaussian_discrete_mi
 
     return gaussian_discrete_mi(
         prepared.scores[:, None, :], codes[None], n_levels, bias_correct=False

@@ -29,7 +29,7 @@ from factorprobe.analysis._decoders import (
     shared_units,
     stratified_folds,
 )
-from factorprobe.analysis._kernels import plugin_entropy
+from factorprobe.analysis._kernels.plugin import plugin_entropy
 from factorprobe.analysis._layerwise import (
     check_factor_list,
     layer_blocks,

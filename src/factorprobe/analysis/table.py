@@ -38,8 +38,8 @@ from factorprobe.analysis.quantize import (
     check_responses,
     non_finite,
 )
-from factorprobe.cluster import check_scheduler, compute
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, INDEX, LAYER, STIMULUS, UNIT
+from factorprobe.scheduler import check_scheduler, compute
 
 __all__ = ["unit_table"]
 

@@ -12,6 +12,7 @@ Importing this subpackage imports torch.
 
 from __future__ import annotations
 
+from factorprobe.io.store import open_activations, to_netcdf
 from factorprobe.probing.capture import capture, layer
 from factorprobe.probing.embedded.network import NetworkConfig, SwishCNN
 from factorprobe.probing.embedded.train import TrainConfig, train_embedded
@@ -23,7 +24,6 @@ from factorprobe.probing.models import (
     load_model,
     model_card,
 )
-from factorprobe.probing.store import open_activations, to_netcdf
 
 __all__ = [
     "ACTIVATIONS",

@@ -4,7 +4,7 @@ Each task renders (or slices) its batch of stimuli, runs it through its own copy
 and writes one whole shard of the store, then sets that chunk's ``done`` flag. Shards are
 aligned with the batches, so tasks never write the same file, and a rerun skips finished chunks
 exactly as the serial sweep does. The scheduler is dask's (threads locally, or a
-``dask.distributed`` cluster by address, :mod:`factorprobe.cluster`); nothing here schedules.
+``dask.distributed`` cluster by address, :mod:`factorprobe.scheduler`); nothing here schedules.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import dask
 
-from factorprobe.cluster import compute
-from factorprobe.probing.store import ActivationStore
+from factorprobe.io.store import ActivationStore
+from factorprobe.scheduler import compute
 
 
 def capture_chunks(
@@ -62,7 +62,7 @@ def _capture_chunk(
 ) -> int:
     import torch
 
-    from factorprobe.probing.capture import _forward, _running
+    from factorprobe.probing.forward import forward_batch, running
     from factorprobe.probing.hooks import Recorder
 
     # tasks running as threads of one worker must not hook the same module
@@ -71,8 +71,8 @@ def _capture_chunk(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with _running(local, torch.device(device)) as run, Recorder(local.module, targets) as rec:
-            values = _forward(run, rec, targets, images)
+        with running(local, torch.device(device)) as run, Recorder(local.module, targets) as rec:
+            values = forward_batch(run, rec, targets, images)
     finally:
         torch.set_num_threads(previous)
     ActivationStore(path).write(k, values)

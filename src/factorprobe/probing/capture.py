@@ -6,25 +6,23 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import xarray as xr
 from tqdm.auto import tqdm
 
 from factorprobe._validation import check_int
-from factorprobe.cluster import check_scheduler
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
-from factorprobe.probing._sources import _Source, _source
+from factorprobe.io.store import open_activations, open_store
+from factorprobe.probing.forward import forward_batch, resolve_device, running
 from factorprobe.probing.hooks import Recorder
-from factorprobe.probing.layers import Activation, Target, _eval_mode, resolve_targets
+from factorprobe.probing.layers import Activation, Target, resolve_targets
 from factorprobe.probing.models import ProbedModel
-from factorprobe.probing.store import open_activations, open_store
+from factorprobe.probing.sources import Source, stimulus_source
+from factorprobe.scheduler import check_scheduler
 
 _WHERE = "capture"
 _DEVICES = ("cpu", "cuda", "mps")
@@ -126,7 +124,7 @@ def capture(
             f"Model {model.name!r} has no fully connected layers at "
             f"{model.input_size[0]}x{model.input_size[1]} px; name the layers to record."
         )
-    source = _source(stimuli, model, batch_size, resize)
+    source = stimulus_source(stimuli, model, batch_size, resize)
     attrs = {
         **model.describe(),
         "activation": activation,
@@ -135,7 +133,7 @@ def capture(
         **{f"stimuli_{k}": v for k, v in source.attrs.items()},
     }
     units = _unit_coords(targets)
-    torch_device = _device(device)
+    torch_device = resolve_device(device)
     label = progress if isinstance(progress, str) else None
     show = bool(progress) if progress is not None else sys.stderr.isatty()
     if store is None:
@@ -161,12 +159,12 @@ def capture(
             model, targets, source, todo, writer.n_chunks, store, torch_device, scheduler
         )
     elif remaining:
-        with _running(model, torch_device) as run, Recorder(model.module, targets) as rec:
+        with running(model, torch_device) as run, Recorder(model.module, targets) as rec:
             bar = tqdm(
                 total=remaining, unit="stimulus", disable=not show, desc=label or model.name
             )
             for k, images, _ in source.batches(skip):
-                writer.write(k, _forward(run, rec, targets, images))
+                writer.write(k, forward_batch(run, rec, targets, images))
                 bar.update(images.shape[0])
             bar.close()
     return open_activations(store)
@@ -175,7 +173,7 @@ def capture(
 def _to_memory(
     model: ProbedModel,
     targets: list[Target],
-    source: _Source,
+    source: Source,
     units: dict[str, np.ndarray],
     attrs: dict[str, Any],
     device: torch.device,
@@ -185,12 +183,12 @@ def _to_memory(
     n_units = units[LAYER].size
     blocks: list[np.ndarray] = []
     coords: list[dict[str, np.ndarray]] = []
-    with _running(model, device) as run, Recorder(model.module, targets) as rec:
+    with running(model, device) as run, Recorder(model.module, targets) as rec:
         bar = tqdm(
             total=source.n, unit="stimulus", disable=not show, desc=label or model.name
         )
         for _, images, batch_coords in source.batches(set()):
-            blocks.append(_forward(run, rec, targets, images))
+            blocks.append(forward_batch(run, rec, targets, images))
             coords.append(batch_coords)
             bar.update(images.shape[0])
         bar.close()
@@ -202,114 +200,15 @@ def _to_memory(
     return _result(values, merged, units, attrs)
 
 
-@dataclass
-class _Run:
-    model: ProbedModel
-    device: torch.device
-    shift: torch.Tensor  # -mean / std
-    scale: torch.Tensor  # 1 / std
-    alpha: float | None  # 1 / std when all channels share mean and std, else None
-    identity: bool  # mean 0 and std 1 in every channel
-    buffer: torch.Tensor | None = None  # capture's reused input batch (see _prepared)
-
-
-@contextmanager
-def _running(model: ProbedModel, device: torch.device) -> Iterator[_Run]:
-    """Eval mode and ``device`` for the sweep; each submodule's mode and the device restored."""
-    module = model.module
-    tensor = next(module.parameters(), None)
-    if tensor is None:
-        tensor = next(module.buffers(), None)
-    home = tensor.device if tensor is not None else device
-    shape = (1, model.in_chans, 1, 1)
-    mean = torch.tensor(model.mean, dtype=torch.float64).reshape(shape)
-    std = torch.tensor(model.std, dtype=torch.float64).reshape(shape)
-    shift = (-mean / std).to(device, torch.float32)
-    scale = (1 / std).to(torch.float32)
-    shared = bool((std == std.flatten()[0]).all() and (mean == mean.flatten()[0]).all())
-    alpha = float(scale.flatten()[0]) if shared else None
-    identity = bool((mean == 0).all() and (std == 1).all())
-    scale = scale.to(device)
-    try:
-        with _eval_mode(module):
-            module.to(device)
-            with torch.inference_mode():
-                yield _Run(model, device, shift, scale, alpha, identity)
-    finally:
-        if home != device:
-            module.to(home)
-
-
-def _forward(run: _Run, rec: Recorder, targets: list[Target], images: np.ndarray) -> np.ndarray:
-    """One batch: images ``(batch, row, col, channel)`` in [0, 1] -> ``(batch, units)``."""
-    run.model.module(_prepared(run, images, reuse=True))
-    recorded = rec.pop()
-    return torch.cat([recorded[t.layer] for t in targets], dim=1).numpy()
-
-
-def _prepared(run: _Run, images: np.ndarray, *, reuse: bool = False) -> torch.Tensor:
-    """A batch of images ``(batch, row, col, channel)`` as the model's input tensor.
-
-    ``reuse`` writes it into one buffer kept on ``run`` and overwritten by the next batch (no
-    fresh allocation, and no page faults, per batch); only for a caller that keeps nothing of
-    the input, as capture, whose hooks copy what they record.
-    """
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(run.device)
-    return _as_input(run, x, reuse=reuse)
-
-
-def _as_input(run: _Run, x: torch.Tensor, *, reuse: bool = False) -> torch.Tensor:
-    """Images ``(batch, row, col, channel)`` in [0, 1] to the model's normalised input.
-
-    The one place inputs are prepared, for capture, saliency (whose ``x`` carries a gradient)
-    and ablation alike, so that all three see the same numbers (bit for bit, whether or not
-    the result goes into ``run``'s reused buffer).
-    """
-    model = run.model
-    x = x.permute(0, 3, 1, 2)  # a channels_last view: no copy
-    if x.shape[1] == 1 and model.in_chans == 3:
-        x = x.expand(-1, 3, -1, -1)
-    if tuple(x.shape[2:]) != model.input_size:
-        x = F.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
-    fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    if run.identity:  # mean 0 and std 1: nothing to compute, and no pass over the input
-        return x.contiguous(memory_format=fmt)
-    # (x - mean) / std in one pass as shift + scale * x; with reuse, straight into the buffer
-    # (whose memory format is the model's). With one mean and std for all channels, a scalar
-    # scale makes that pass about twice as fast as addcmul's broadcast (same numbers).
-    out = _buffer(run, x, fmt) if reuse else None
-    shift = run.shift.to(x.dtype)
-    if run.alpha is not None:
-        x = torch.add(shift.flatten()[0], x, alpha=run.alpha, out=out)
-    else:
-        x = torch.addcmul(shift, x, run.scale.to(x.dtype), out=out)
-    return x if reuse else x.contiguous(memory_format=fmt)
-
-
-def _buffer(run: _Run, x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
-    """``run``'s input buffer, as a view the shape of ``x`` (grown when a batch is larger)."""
-    buf = run.buffer
-    if (
-        buf is None
-        or buf.shape[0] < x.shape[0]
-        or buf.shape[1:] != x.shape[1:]
-        or buf.dtype != x.dtype
-        or buf.device != x.device
-    ):
-        buf = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=fmt)
-        run.buffer = buf
-    return buf[: x.shape[0]]
-
-
 def _config_hash(
     model: ProbedModel,
     targets: list[Target],
     activation: str,
     resize: bool,
     batch_size: int,
-    source: _Source,
+    source: Source,
 ) -> str:
-    from factorprobe import __version__
+    from factorprobe._version import __version__
 
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in model.module.state_dict().items():
@@ -393,24 +292,6 @@ def _result(
     return xr.DataArray(
         values, dims=(STIMULUS, UNIT), coords=all_coords, name="activations", attrs=attrs
     )
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            f"The 'device' parameter of {_WHERE} must be one of {', '.join(map(repr, _DEVICES))} "
-            f"(optionally with an index, 'cuda:1') or None; got {device!r}."
-        ) from err
-    return chosen
 
 
 def layer(acts: xr.DataArray, name: str) -> xr.DataArray:

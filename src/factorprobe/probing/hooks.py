@@ -1,17 +1,73 @@
-"""Recording hooks that can never leak: every handle is removed when the block exits."""
+"""Hook managers that can never leak: every handle is removed when the block exits.
+
+:class:`Recorder` records capture targets (capture, saliency); :class:`UnitHooks` also sets
+chosen units to fixed values (ablation). Both share one lifecycle.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any, Self
 
+import numpy as np
 import torch
 from torch import nn
 
 from factorprobe.probing.layers import Target
 
+__all__ = ["Recorder", "UnitHooks"]
 
-class Recorder:
+
+class _Hooks:
+    """The lifecycle both hook managers share: install on enter, remove every handle on exit.
+
+    A pre-hook on the root module calls :meth:`_restart` at every forward pass; subclasses say
+    which modules to hook (:meth:`_wanted`) and what each hook does (:meth:`_hook`).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self._module = module
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._counts: dict[str, int] = {}
+        self._values: dict[str, torch.Tensor] = {}
+
+    def _wanted(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _hook(self, name: str, calls: Any) -> Callable[..., Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _restart(self, module: nn.Module, args: tuple) -> None:
+        self._counts.clear()
+        self._values.clear()
+
+    def __enter__(self) -> Self:
+        modules = dict(self._module.named_modules())
+        try:
+            self._handles.append(self._module.register_forward_pre_hook(self._restart))
+            for name, calls in self._wanted().items():
+                self._handles.append(modules[name].register_forward_hook(self._hook(name, calls)))
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.remove()
+
+
+class Recorder(_Hooks):
     """Context manager that records the outputs of capture targets during forward passes.
 
     Hooks only read outputs (they return None), so the model's outputs are unchanged. Each
@@ -38,35 +94,15 @@ class Recorder:
     """
 
     def __init__(self, module: nn.Module, targets: Sequence[Target]) -> None:
-        self._module = module
+        super().__init__(module)
         self._targets = list(targets)
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._counts: dict[str, int] = {}
-        self._values: dict[str, torch.Tensor] = {}
         self._batch: int | None = None
 
-    def __enter__(self) -> Recorder:
-        modules = dict(self._module.named_modules())
-        try:
-            self._handles.append(self._module.register_forward_pre_hook(self._restart))
-            wanted: dict[str, dict[int, str]] = {}
-            for t in self._targets:
-                wanted.setdefault(t.module, {})[t.call] = t.layer
-            for name, calls in wanted.items():
-                hook = self._hook(name, calls)
-                self._handles.append(modules[name].register_forward_hook(hook))
-        except BaseException:
-            self._remove()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._remove()
+    def _wanted(self) -> dict[str, dict[int, str]]:
+        wanted: dict[str, dict[int, str]] = {}
+        for t in self._targets:
+            wanted.setdefault(t.module, {})[t.call] = t.layer
+        return wanted
 
     def pop(self) -> dict[str, torch.Tensor]:
         """The values recorded in the last forward pass, by layer, as ``(batch, units)``.
@@ -99,8 +135,7 @@ class Recorder:
         return values
 
     def _restart(self, module: nn.Module, args: tuple) -> None:
-        self._counts.clear()
-        self._values.clear()
+        super()._restart(module, args)
         first = args[0] if args else None
         self._batch = (
             int(first.shape[0]) if isinstance(first, torch.Tensor) and first.ndim else None
@@ -116,7 +151,76 @@ class Recorder:
 
         return hook
 
-    def _remove(self) -> None:
-        handles, self._handles = self._handles, []
-        for handle in handles:
-            handle.remove()
+
+class UnitHooks(_Hooks):
+    """Context manager: set units of some layers to fixed values, record others, every pass.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The root module; a pre-hook on it restarts the call counts at every full forward pass
+        (call :meth:`reset` before a pass that does not go through the root, such as a suffix).
+    ablate : sequence of Target
+        Layers whose units :meth:`set_units` overwrites (none overwritten until it is called).
+    record : sequence of Target
+        Layers whose values are recorded, flattened after the batch dimension, as float32 on
+        the CPU (copied at once, so later in-place operations cannot alter them).
+    """
+
+    def __init__(
+        self, module: nn.Module, ablate: Sequence[Target], record: Sequence[Target]
+    ) -> None:
+        super().__init__(module)
+        self._ablate = list(ablate)
+        self._record = list(record)
+        self._units: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.seen: set[str] = set()
+
+    def _wanted(self) -> dict[str, dict[int, list[tuple[str, Target]]]]:
+        calls: dict[str, dict[int, list[tuple[str, Target]]]] = {}
+        for role, targets in (("ablate", self._ablate), ("record", self._record)):
+            for t in targets:
+                calls.setdefault(t.module, {}).setdefault(t.call, []).append((role, t))
+        return calls
+
+    def set_units(self, layer: str, index: np.ndarray, values: np.ndarray) -> None:
+        """Overwrite units ``index`` of ``layer`` with ``values`` from the next pass on."""
+        if len(index) == 0:
+            self._units.pop(layer, None)
+            return
+        self._units[layer] = (
+            torch.as_tensor(np.asarray(index, dtype=np.int64)),
+            torch.as_tensor(np.asarray(values, dtype=np.float32)),
+        )
+
+    def reset(self) -> None:
+        """Restart the call counts and forget recorded values (before a pass of a suffix)."""
+        self._counts.clear()
+        self._values.clear()
+
+    def pop(self) -> dict[str, torch.Tensor]:
+        """Values recorded since the last reset, by layer, as ``(batch, units)``."""
+        values, self._values = self._values, {}
+        return values
+
+    def _hook(self, name: str, by_call: dict[int, list[tuple[str, Target]]]):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            k = self._counts.get(name, 0)
+            self._counts[name] = k + 1
+            changed = None
+            for role, t in by_call.get(k, []):
+                self.seen.add(t.layer)
+                if role == "ablate" and t.layer in self._units:
+                    if changed is None:
+                        # a copy, so the module's own output (maybe reused) stays intact
+                        changed = output.clone(memory_format=torch.contiguous_format)
+                    index, values = self._units[t.layer]
+                    flat = changed.view(changed.shape[0], -1)
+                    flat[:, index.to(flat.device)] = values.to(flat.device, flat.dtype)
+                elif role == "record":
+                    current = changed if changed is not None else output
+                    flat = current.detach().reshape(current.shape[0], -1)
+                    self._values[t.layer] = flat.to("cpu", torch.float32, copy=True)
+            return changed
+
+        return hook

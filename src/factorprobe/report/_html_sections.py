@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, STIMULUS, UNIT
-from factorprobe.files import load_netcdf, read_json
+from factorprobe.io.files import load_netcdf, read_json
 from factorprobe.report import _html_parts as part
 
 ALL_UNITS = "all units"
@@ -198,8 +198,8 @@ def layer_section(
 
 
 def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int) -> list[str]:
+    from factorprobe.io.tables import unit_dataframe
     from factorprobe.report.plots import unit_labels
-    from factorprobe.tables import unit_dataframe
 
     frame = unit_dataframe(table)
     labels = np.asarray(unit_labels(table))
@@ -403,7 +403,7 @@ def _ablation(saved: Saved, name: str, *, dpi: int) -> list[str]:
 
 
 def provenance(saved: Saved) -> str:
-    from factorprobe import __version__
+    from factorprobe._version import __version__
 
     parts = []
     if saved.config:

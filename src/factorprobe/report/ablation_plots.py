@@ -30,7 +30,7 @@ def plot_ablation_curves(
     Parameters
     ----------
     result : Dataset
-        From :func:`factorprobe.analysis.ablation.cumulative_ablation`.
+        From :func:`factorprobe.interventions.ablation.cumulative_ablation`.
     metrics : sequence of str, optional
         Values of the ``metric`` coordinate to plot; default all.
     path : path-like, optional
@@ -106,7 +106,7 @@ def plot_ablation_curves(
         fontsize=11,
     )
     if path is not None:
-        from factorprobe.files import atomic_output
+        from factorprobe.io.files import atomic_output
 
         final = Path(path)
         with atomic_output(final) as tmp:

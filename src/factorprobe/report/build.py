@@ -26,7 +26,8 @@ def make_report(results: str | os.PathLike[str], *, quiet: bool = False) -> Path
     Parameters
     ----------
     results : path-like
-        A folder written by :func:`factorprobe.run.run` or :func:`factorprobe.run.analyze`.
+        A folder written by :func:`factorprobe.pipeline.runner.run` or
+        :func:`factorprobe.pipeline.runner.analyze`.
     quiet : bool, default=False
         Passed to the HTML writer (the figures print nothing).
 

@@ -1,6 +1,6 @@
 """Which figures a results folder gets: drawn from its saved tables into ``plots/*.png``.
 
-Every figure is made from files :func:`factorprobe.run.analyze` wrote (``units.nc``,
+Every figure is made from files :func:`factorprobe.pipeline.runner.analyze` wrote (``units.nc``,
 ``tuning/<factor>.nc``), never from the activations, so ``factorprobe report RESULTS`` redraws
 them without rerunning anything. The figures themselves come from
 :mod:`factorprobe.report.plots` and :mod:`factorprobe.report.table_plots`.
@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from factorprobe.dims import FACTOR
-from factorprobe.files import load_netcdf
+from factorprobe.io.files import load_netcdf
 
 __all__ = ["FIGURES", "write_figures"]
 
@@ -45,7 +45,8 @@ def write_figures(results: str | os.PathLike[str]) -> list[Path]:
     Parameters
     ----------
     results : path-like
-        A folder written by :func:`factorprobe.run.run` or :func:`factorprobe.run.analyze`.
+        A folder written by :func:`factorprobe.pipeline.runner.run` or
+        :func:`factorprobe.pipeline.runner.analyze`.
 
     Returns
     -------

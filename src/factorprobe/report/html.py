@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from factorprobe._validation import check_int
 from factorprobe.dims import FACTOR, LAYER, UNIT
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
 from factorprobe.report import _html_parts as part
 from factorprobe.report._html_sections import (
     Saved,
@@ -65,7 +65,8 @@ def write_html(
     Parameters
     ----------
     results : path-like
-        A folder written by :func:`factorprobe.run.run` or :func:`factorprobe.run.analyze`
+        A folder written by :func:`factorprobe.pipeline.runner.run` or
+        :func:`factorprobe.pipeline.runner.analyze`
         (at least ``units.nc``; every other file is optional and its section is left out, with
         a note, when missing).
     out : path-like, optional

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from factorprobe._validation import check_int
 from factorprobe.dims import COL, FACTOR_GROUPS, INDEX, LAYER, LEVEL, ROW, STIMULUS, UNIT
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
 
 __all__ = ["plot_response_map", "plot_saliency", "plot_tuning_curves", "save_figure"]
 

@@ -19,8 +19,8 @@ from typing import Final, Literal
 import numpy as np
 import xarray as xr
 
-from factorprobe import __version__
 from factorprobe._validation import check_choice, check_int, check_real
+from factorprobe._version import __version__
 from factorprobe.dims import CHANNEL, COL, ROW, STIMULUS
 from factorprobe.stimuli.audit import ImageAudit
 from factorprobe.stimuli.factors import (

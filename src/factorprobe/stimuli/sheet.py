@@ -12,7 +12,7 @@ import xarray as xr
 
 from factorprobe._validation import check_int
 from factorprobe.dims import STIMULUS
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
 from factorprobe.stimuli.factors import Canvas, FactorSpace
 from factorprobe.stimuli.render import render
 

@@ -135,7 +135,8 @@ class SwishCNN(nn.Module):
     Module names (what :func:`factorprobe.probing.fc_layers` reports): ``pool`` (pooled
     features; ``flat`` for the flattened head), ``fc1`` ... ``fcN`` with activations ``act1``
     ... ``actN``, and ``classifier``. As in timm, :meth:`forward_features` runs the convolution
-    stages and :meth:`forward_head` the rest, so ``forward(x) == forward_head(forward_features(x))``.
+    stages and :meth:`forward_head` the rest, so ``forward(x) ==
+    forward_head(forward_features(x))``.
     """
 
     def __init__(self, config: NetworkConfig | None = None) -> None:

@@ -4,7 +4,8 @@ Every work folder, and so every results folder it becomes, holds a ``manifest.js
 ``"made_by": "factorprobe"`` and ``"kind": "run"`` from the moment it is created. A folder
 without that marker is never replaced, removed or resumed, ``--overwrite`` included; a marked
 folder is replaced only when it holds nothing factorprobe did not write. A finished results
-folder is reused only when its configuration, its inputs (:mod:`factorprobe._fingerprint`) and
+folder is reused only when its configuration, its inputs (:mod:`factorprobe.pipeline._fingerprint`)
+and
 the files it published (sizes and SHA-256 recorded in the manifest) are unchanged.
 """
 
@@ -14,9 +15,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from factorprobe._fingerprint import changed, same_inputs, sources_changed
-from factorprobe._manifest import MANIFEST, read_manifest, sha256, update_manifest, walk_files
-from factorprobe.config import AnalysisConfig, load_config
+from factorprobe.pipeline._fingerprint import changed, same_inputs, sources_changed
+from factorprobe.pipeline._manifest import (
+    MANIFEST,
+    read_manifest,
+    sha256,
+    update_manifest,
+    walk_files,
+)
+from factorprobe.pipeline.config import AnalysisConfig, load_config
 
 MADE_BY = "factorprobe"
 KIND = "run"
@@ -195,7 +202,7 @@ def reuse_or_replace(
     same_config : bool
         Whether its ``config.toml`` gives the same results as this run's configuration.
     inputs : dict
-        This run's inputs (:func:`factorprobe._fingerprint.run_inputs`).
+        This run's inputs (:func:`factorprobe.pipeline._fingerprint.run_inputs`).
     overwrite : bool
         Whether the user asked to replace a folder made with another configuration.
     base_dir : Path, default=Path(".")

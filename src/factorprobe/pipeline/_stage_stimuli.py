@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from factorprobe.config import RunConfig
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
+from factorprobe.pipeline.config import RunConfig
 
 
 def run_stimuli(config: RunConfig, model: Any) -> tuple[Any, Any]:

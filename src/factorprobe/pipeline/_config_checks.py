@@ -1,6 +1,7 @@
 """Checks of configuration values, with one-line messages naming the table, key, value and choices.
 
-Used by :mod:`factorprobe.config` only, e.g. ``The 'n_bins' key of [analysis] must be an integer
+Used by :mod:`factorprobe.pipeline.config` only, e.g. ``The 'n_bins' key of [analysis] must be an
+integer
 >= 2; got 1.`` or ``Unknown key 'n_bin' in [analysis]; did you mean 'n_bins'? ...``
 """
 
@@ -11,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from factorprobe.cluster import ADDRESS_PREFIXES, LOCAL_SCHEDULERS
+from factorprobe.scheduler import ADDRESS_PREFIXES, LOCAL_SCHEDULERS
 
 
 class KeyValueError(ValueError):

@@ -31,11 +31,11 @@ from factorprobe.analysis._decoders import (
     regress,
     stratified_folds,
 )
-from factorprobe.analysis._kernels import plugin_entropy
+from factorprobe.analysis._kernels.plugin import plugin_entropy
 from factorprobe.analysis.design import FactorCodes
 
 if TYPE_CHECKING:
-    from factorprobe.analysis._ablation_run import Outputs
+    from factorprobe.interventions.ablation._run import Outputs
 
 __all__ = ["DECODERS", "decodability", "lda_decode", "score_steps", "top1"]
 

@@ -1,7 +1,8 @@
 """The manifest of a results folder: versions, stage timings (wall and CPU), sizes, checksums.
 
 ``manifest.json`` is also how factorprobe recognises a folder it made (``"made_by":
-"factorprobe"``, written when the run's work folder is created: :mod:`factorprobe._published`)
+"factorprobe"``, written when the run's work folder is created:
+:mod:`factorprobe.pipeline._published`)
 and, once the run has finished, what it published: ``"checksums"`` gives every file's size and
 SHA-256, checked before a rerun calls the folder finished.
 """
@@ -20,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from factorprobe.files import atomic_output, read_json
+from factorprobe.io.files import atomic_output, read_json
 
 MANIFEST = "manifest.json"
 _PACKAGES = ("numpy", "scipy", "xarray", "pandas", "scikit-learn", "torch", "timm", "zarr")
@@ -74,7 +75,8 @@ def update_manifest(folder: Path, *, final: bool = False, **entries: Any) -> Non
     """Merge ``entries`` into ``folder/manifest.json``; refresh versions, sizes and checksums.
 
     With ``final``, or when the manifest already holds checksums (a published folder that
-    :func:`factorprobe.run.analyze` rewrites in place), every file's size and SHA-256 are
+    :func:`factorprobe.pipeline.runner.analyze` rewrites in place), every file's size and SHA-256
+    are
     recorded again under ``"checksums"``.
     """
     path = folder / MANIFEST
@@ -132,7 +134,7 @@ def sha256(path: Path) -> str:
 
 def versions() -> dict[str, str]:
     """factorprobe's, Python's and the numerical packages' versions."""
-    from factorprobe import __version__
+    from factorprobe._version import __version__
 
     found = {"factorprobe": __version__, "python": platform.python_version()}
     for name in _PACKAGES:

@@ -32,7 +32,7 @@ _IMAGE = "image"
 
 
 @dataclass
-class _Source:
+class Source:
     """Stimuli as batches of images, with their factor coordinates when known up front."""
 
     n: int | None
@@ -42,7 +42,7 @@ class _Source:
     batches: Any = field(repr=False)  # (skip: set[int]) -> Iterator[(k, images, coords)]
 
 
-def _source(stimuli: Any, model: ProbedModel, batch_size: int, resize: bool) -> _Source:
+def stimulus_source(stimuli: Any, model: ProbedModel, batch_size: int, resize: bool) -> Source:
     from factorprobe.stimuli import FactorSpace
 
     if isinstance(stimuli, xr.Dataset):
@@ -59,7 +59,7 @@ def _source(stimuli: Any, model: ProbedModel, batch_size: int, resize: bool) -> 
     )
 
 
-def _check_images(ds: xr.Dataset, model: ProbedModel, resize: bool) -> None:
+def check_images(ds: xr.Dataset, model: ProbedModel, resize: bool) -> None:
     if _IMAGE not in ds or ds[_IMAGE].dims != (STIMULUS, ROW, COL, CHANNEL):
         raise ValueError(
             f"Stimuli for {_WHERE} need an 'image' variable with dims "
@@ -104,8 +104,8 @@ def _scalar_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize: bool) -> _Source:
-    _check_images(ds, model, resize)
+def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize: bool) -> Source:
+    check_images(ds, model, resize)
     n = ds.sizes[STIMULUS]
     coords = _factor_coords(ds)
     image = ds[_IMAGE]
@@ -141,10 +141,10 @@ def _dataset_source(ds: xr.Dataset, model: ProbedModel, batch_size: int, resize:
             digest.update(np.ascontiguousarray(block(start)).tobytes())
         return digest.hexdigest()
 
-    return _Source(n, coords, _scalar_attrs(dict(ds.attrs)), fingerprint, batches)
+    return Source(n, coords, _scalar_attrs(dict(ds.attrs)), fingerprint, batches)
 
 
-def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
+def _space_source(space: Any, model: ProbedModel, batch_size: int) -> Source:
     from factorprobe.stimuli import RENDERER_VERSION, StimulusWarning, render
 
     n = len(space)
@@ -178,10 +178,10 @@ def _space_source(space: Any, model: ProbedModel, batch_size: int) -> _Source:
 
     attrs = {"canvas": f"{height}x{width}", "renderer_version": RENDERER_VERSION}
     attrs |= {"design": space.design, "seed": str(space.seed)}
-    return _Source(n, coords, attrs, fingerprint, batches)
+    return Source(n, coords, attrs, fingerprint, batches)
 
 
-def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool) -> _Source:
+def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool) -> Source:
     first_attrs: dict[str, Any] = {}
 
     def batches(skip: set[int]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
@@ -192,7 +192,7 @@ def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool
                     f"Batches given to {_WHERE} must be Datasets like render's; batch {k} is a "
                     f"{type(ds).__name__}."
                 )
-            _check_images(ds, model, resize)
+            check_images(ds, model, resize)
             if not first_attrs:
                 first_attrs.update(_scalar_attrs(dict(ds.attrs)))
             images, batch_coords = ds[_IMAGE].values, _factor_coords(ds)
@@ -203,7 +203,7 @@ def _iterable_source(batches_in: Iterable[Any], model: ProbedModel, resize: bool
             yield k, images, batch_coords
         audit.finish()
 
-    return _Source(None, None, first_attrs, None, batches)
+    return Source(None, None, first_attrs, None, batches)
 
 
 def _prefetched(make: Any, keys: list[int]) -> Iterator[Any]:

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
 
 #: the activations file names a results folder may hold, in the order they are looked for
 STORES = ("activations.zarr", "activations.nc")
@@ -92,7 +92,7 @@ def check_values(acts: xr.DataArray, path: Path, *, scheduler: Any = "threads") 
 
 
 def _open(path: Path) -> Any:
-    from factorprobe.probing.store import AUTO_CHUNK_BYTES, STORE_UNIT_CHUNK, open_activations
+    from factorprobe.io.store import AUTO_CHUNK_BYTES, STORE_UNIT_CHUNK, open_activations
 
     if path.is_dir():
         # a store says what it is in its own one-line errors (not a store, incomplete)

@@ -9,7 +9,7 @@ interrupted one) only when its configuration *and* these inputs are the same:
   editing the model's ``forward`` recomputes; when the source cannot be found (a compiled or
   built-in module) the inputs never compare equal and nothing is reused;
 - the versions of factorprobe and of the numerical packages
-  (:func:`factorprobe._manifest.versions`).
+  (:func:`factorprobe.pipeline._manifest.versions`).
 
 A ``python:`` model whose classes are defined in other files is covered by the capture: it records
 the source files of the model's classes (:func:`factorprobe.probing.capture.model_sources`, also
@@ -24,8 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from factorprobe._manifest import sha256, versions
-from factorprobe.config import RunConfig
+from factorprobe.pipeline._manifest import sha256, versions
+from factorprobe.pipeline.config import RunConfig
 
 #: recorded when a python: model's source cannot be read: unequal to every other value
 _UNAVAILABLE = "unavailable"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from factorprobe.analysis._kernels import LN2, level_moments
+from factorprobe.analysis._kernels.plugin import LN2, level_moments
 
 
 def copula_normalize(x: np.ndarray, seed: int, keys: np.ndarray | None = None) -> np.ndarray:

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factorprobe.analysis._ablation_hooks import ForwardPlan, UnitHooks
-from factorprobe.probing._sources import _Source
-from factorprobe.probing.capture import _prepared, _running
+from factorprobe.probing.forward import ForwardPlan, prepared, running
+from factorprobe.probing.hooks import UnitHooks
 from factorprobe.probing.layers import Target
 from factorprobe.probing.models import ProbedModel
+from factorprobe.probing.sources import Source
 
 __all__ = ["Outputs", "run_steps"]
 
@@ -34,7 +34,7 @@ class Outputs:
 
 def run_steps(
     model: ProbedModel,
-    source: _Source,
+    source: Source,
     plan: ForwardPlan,
     ablate: Target,
     readout: Target | None,
@@ -61,11 +61,11 @@ def run_steps(
     The generator holds the device and the hooks until it is exhausted or closed.
     """
     record = [ablate] if readout is None else [ablate, readout]
-    with _running(model, device) as run, UnitHooks(model.module, [ablate], record) as hooks:
+    with running(model, device) as run, UnitHooks(model.module, [ablate], record) as hooks:
         cached: list[torch.Tensor] = []
         intact: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for _, images, _ in source.batches(set()):
-            x = _prepared(run, images)
+            x = prepared(run, images)
             hooks.reset()
             full = model.module(x)
             full_rec = hooks.pop()
@@ -82,7 +82,7 @@ def run_steps(
                     continue
                 described = f"full forward passes (split not used: {problem})"
                 plan = replace(plan, prefix=None, suffix=None, description=described)
-                cached = [_prepared(run, im) for _, im, _ in _before(source, len(intact))]
+                cached = [prepared(run, im) for _, im, _ in _before(source, len(intact))]
                 hooks.reset()
                 full = model.module(x)
                 full_rec = hooks.pop()
@@ -94,7 +94,7 @@ def run_steps(
 
     def generate() -> Iterator[Outputs]:
         forward = plan.suffix if plan.split else model.module
-        with _running(model, device), UnitHooks(model.module, [ablate], record) as hooks:
+        with running(model, device), UnitHooks(model.module, [ablate], record) as hooks:
             for index in tqdm(steps, desc="ablation steps", disable=not show):
                 if len(index) == 0:
                     yield base
@@ -112,7 +112,7 @@ def run_steps(
     return plan, layer_values, generate()
 
 
-def _before(source: _Source, n_batches: int) -> Iterator[tuple[int, np.ndarray, object]]:
+def _before(source: Source, n_batches: int) -> Iterator[tuple[int, np.ndarray, object]]:
     for k, item in enumerate(source.batches(set())):
         if k >= n_batches:
             return

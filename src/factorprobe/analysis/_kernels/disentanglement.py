@@ -14,7 +14,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.feature_selection import mutual_info_classif
 from sklearn.svm import LinearSVC
 
-from factorprobe.analysis._kernels import joint_counts, plugin_mi
+from factorprobe.analysis._kernels.plugin import joint_counts, plugin_mi
 
 TEST_FRACTION = 1 / 3  # disentanglement_lib: 10 000 training and 5 000 test points for SAP, DCI
 SAP_C = 0.01  # disentanglement_lib: LinearSVC(C=0.01, class_weight="balanced") per unit

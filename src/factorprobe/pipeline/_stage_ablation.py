@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
-from factorprobe._run_model import load_run_model
-from factorprobe._run_stimuli import run_stimuli
-from factorprobe.config import RunConfig
-from factorprobe.files import load_netcdf
-
-ABLATION_MODULE = "factorprobe.analysis.ablation"
+from factorprobe.io.files import load_netcdf
+from factorprobe.pipeline._stage_model import load_run_model
+from factorprobe.pipeline._stage_stimuli import run_stimuli
+from factorprobe.pipeline.config import RunConfig
 
 
 def run_ablation(config: RunConfig, folder: Path, *, progress: bool) -> None:
     """Cumulative ablation of the configured layer, ranked by the run's own unit table."""
-    if importlib.util.find_spec(ABLATION_MODULE) is None:
-        raise ValueError(
-            f"[ablation] needs {ABLATION_MODULE}, which this version does not have; remove the "
-            f"[ablation] table."
-        )
-    ablation = importlib.import_module(ABLATION_MODULE)
+    from factorprobe.pipeline.ablate import write_ablation
+
     options = config.ablation
     assert options is not None  # checked by the caller
     model = load_run_model(config.model, base_dir=config.base_dir)
     _, source = run_stimuli(config, model)
     table = load_netcdf(folder / "units.nc")
-    ablation.write_ablation(
+    write_ablation(
         model,
         source,
         options.layer,

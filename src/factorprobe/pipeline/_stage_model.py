@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from factorprobe.config import ModelConfig
+from factorprobe.pipeline.config import ModelConfig
 
 
 def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".") -> Any:

@@ -2,14 +2,15 @@
 
 ``factorprobe run`` writes a run into ``.<folder>.partial/`` next to the results folder
 ``<folder>``. The activations go there as a chunked zarr store whose ``done`` flags say which
-batches are finished (:mod:`factorprobe.probing.store`), so a rerun of the same configuration
+batches are finished (:mod:`factorprobe.io.store`), so a rerun of the same configuration
 after ``kill -9`` reopens the work folder, captures only the unfinished batches, redoes the
 analysis and report (deterministic: the seed is in the configuration), and renames the work folder
 onto ``<folder>`` in one :func:`os.replace`. The results folder therefore never exists in a
 half-written state; only the hidden work folder does.
 
 What a rerun keeps (only of a work folder that holds factorprobe's marker and recorded the same
-inputs, :mod:`factorprobe._fingerprint`: the weights file's and a ``python:`` model's source's
+inputs, :mod:`factorprobe.pipeline._fingerprint`: the weights file's and a ``python:`` model's
+source's
 bytes, the package versions; any other is refused, or started afresh):
 
 - the same configuration (``[dask]`` aside: where dask work runs is not compared, like the
@@ -36,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from factorprobe._manifest import read_manifest
-from factorprobe._published import check_work_folder, is_marked, mark
-from factorprobe._saved import STORE_NAMES, WORK_STORE
-from factorprobe.config import RunConfig, load_config
+from factorprobe.io.saved import STORE_NAMES, WORK_STORE
+from factorprobe.pipeline._manifest import read_manifest
+from factorprobe.pipeline._published import check_work_folder, is_marked, mark
+from factorprobe.pipeline.config import RunConfig, load_config
 
 PARTIAL = ".partial"
 # debris of writers killed mid-write: atomic_output's '.NAME.tmp-PID-HEX' and zarr's
@@ -84,7 +85,8 @@ def prepare(
         run's); everything else in it is removed. Ignored when the saved configuration is
         the same (:func:`same_config`): then the whole work folder is reopened.
     inputs : dict, optional
-        What else changes the numbers (:func:`factorprobe._fingerprint.run_inputs`), recorded
+        What else changes the numbers (:func:`factorprobe.pipeline._fingerprint.run_inputs`),
+        recorded
         in the work folder's manifest with the marker; a work folder that recorded other
         inputs keeps nothing (default: no inputs beyond the configuration).
 

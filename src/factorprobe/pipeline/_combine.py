@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from factorprobe._saved import write_frame
+from factorprobe.io.saved import write_frame
 
 COMBINED = "combined_units"
 #: what a sweep writes beside its run folders (a run may not have one of these names)
@@ -21,8 +21,8 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     Parameters
     ----------
     folders : sequence of path-like
-        Results folders written by :func:`~factorprobe.run.run` or
-        :func:`~factorprobe.run.analyze`; the run's name is the folder
+        Results folders written by :func:`~factorprobe.pipeline.runner.run` or
+        :func:`~factorprobe.pipeline.runner.analyze`; the run's name is the folder
         name.
     out : path-like
         Folder for ``combined_units.csv``, ``combined_units.parquet`` and ``combined_layers.csv``

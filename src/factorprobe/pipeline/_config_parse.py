@@ -1,6 +1,7 @@
 """Build the runs of a parsed TOML configuration, checking every table and key at once.
 
-Used by :func:`factorprobe.config.parse_config` only: each table is checked key by key (a bad key
+Used by :func:`factorprobe.pipeline.config.parse_config` only: each table is checked key by key (a
+bad key
 is recorded and left at its default, so that the others are still checked), each run's checks
 across tables follow, and one error lists every problem of every run.
 """
@@ -11,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from factorprobe import _config_checks as ck
+from factorprobe.pipeline import _config_checks as ck
 
 
 def parse_runs(

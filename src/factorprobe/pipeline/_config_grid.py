@@ -1,6 +1,7 @@
 """How a run's analysis follows its stimulus grid: defaults narrowed, and the checks across tables.
 
-Used by :class:`factorprobe.config.RunConfig` only. Default lists of factors (``tuning`` and
+Used by :class:`factorprobe.pipeline.config.RunConfig` only. Default lists of factors (``tuning``
+and
 ``decode`` of ``[analysis]``, ``rankings`` of ``[ablation]``) are narrowed to the factors the grid
 varies and the unit table analyses, and the default ``n_bins`` to what the grid's stimuli allow,
 so that a grid without ``y`` runs with its defaults; lists
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from factorprobe import _config_checks as ck
 from factorprobe.dims import FACTOR_GROUPS
+from factorprobe.pipeline import _config_checks as ck
 
 Levels = Mapping[str, tuple[Any, ...]]
 

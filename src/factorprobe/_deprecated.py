@@ -1,0 +1,80 @@
+"""Import shims for the paths that moved in 0.2, kept for one release."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from types import ModuleType
+
+#: old public module path -> the module that now holds its contents
+MOVED_MODULES = {
+    "factorprobe.files": "factorprobe.io.files",
+    "factorprobe.tables": "factorprobe.io.tables",
+    "factorprobe.cluster": "factorprobe.scheduler",
+    "factorprobe.run": "factorprobe.pipeline.runner",
+    "factorprobe.config": "factorprobe.pipeline.config",
+    "factorprobe.probing.store": "factorprobe.io.store",
+    "factorprobe.analysis.ablation": "factorprobe.interventions.ablation",
+    "factorprobe.analysis.input_gradients": "factorprobe.interventions.saliency",
+}
+
+#: names a moved module had that now live elsewhere: old module -> {name: new module}
+MOVED_NAMES = {
+    "factorprobe.analysis.ablation": {"write_ablation": "factorprobe.pipeline.ablate"},
+}
+
+#: names :mod:`factorprobe.analysis` exported that now live elsewhere: name -> new module
+ANALYSIS_MOVED = {
+    "ablated": "factorprobe.interventions",
+    "cumulative_ablation": "factorprobe.interventions",
+    "double_dissociation": "factorprobe.interventions",
+    "saliency": "factorprobe.interventions",
+    "write_ablation": "factorprobe.pipeline.ablate",
+    "factor_codes": "factorprobe.analysis.design",
+    "benjamini_hochberg": "factorprobe.analysis.significance",
+    "planted_units": "factorprobe.analysis.planted",
+}
+
+
+def moved_name(package: str, name: str, new: str) -> object:
+    """The object ``name`` from module ``new``, with a warning that ``package.name`` moved.
+
+    Parameters
+    ----------
+    package : str
+        The dotted path the name used to be read from.
+    name : str
+        The attribute asked for.
+    new : str
+        The module that holds it now.
+    """
+    warnings.warn(
+        f"{package}.{name} moved to {new}.{name}; the old name works until the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(new), name)
+
+
+def moved_module(old: str, namespace: dict[str, object]) -> None:
+    """Fill a shim module's ``namespace`` from the module its contents moved to, with a warning.
+
+    Parameters
+    ----------
+    old : str
+        The shim's own dotted path (a key of :data:`MOVED_MODULES`).
+    namespace : dict
+        The shim's ``globals()``; the new module's public names are copied into it.
+    """
+    new = MOVED_MODULES[old]
+    warnings.warn(
+        f"{old} moved to {new}; the old path works until the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    module: ModuleType = importlib.import_module(new)
+    names = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+    namespace.update({name: getattr(module, name) for name in names})
+    extra = MOVED_NAMES.get(old, {})
+    namespace.update({n: getattr(importlib.import_module(m), n) for n, m in extra.items()})
+    namespace["__all__"] = [*names, *extra]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 #: A configuration is a few kB; a larger file, or a device such as /dev/zero, is not one.
 MAX_CONFIG_BYTES = 1 << 20
@@ -101,30 +101,12 @@ def _depth(value: Any) -> int:
 
 
 def dumps_tables(top: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]]) -> str:
-    """TOML of top-level keys, then one ``[table]`` each (keys whose value is None left out)."""
-    lines = [f"{_key(k)} = {toml_value(v)}" for k, v in top.items() if v is not None]
+    """TOML of top-level keys, then one ``[table]`` each (keys whose value is None left out).
+
+    Written by tomli-w (the writer paired with the standard library's ``tomllib`` reader), so
+    what is written reads back to the same values.
+    """
+    document: dict[str, Any] = {k: v for k, v in top.items() if v is not None}
     for name, table in tables.items():
-        lines += ["", f"[{name}]"]
-        lines += [f"{_key(k)} = {toml_value(v)}" for k, v in table.items() if v is not None]
-    return "\n".join(lines) + "\n"
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("nan" if value != value else "inf")
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"Cannot write {value!r} of type {type(value).__name__} to TOML.")
-
-
-def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
+        document[name] = {k: v for k, v in table.items() if v is not None}
+    return tomli_w.dumps(document)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from factorprobe.io.files import atomic_output
 from factorprobe.io.saved import STORE_NAMES, WORK_STORE
 from factorprobe.pipeline._manifest import read_manifest
 from factorprobe.pipeline._published import check_work_folder, is_marked, mark
@@ -228,9 +229,8 @@ def _compared(text: str) -> dict[str, Any] | None:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def _recorded_inputs(partial: Path) -> Any:

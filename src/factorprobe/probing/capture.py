@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,8 +73,8 @@ def capture(
     overwrite : bool, default=False
         Replace a store made with a different configuration instead of refusing it.
     progress : bool, str or None, default=None
-        Show a progress bar; None shows one when standard error is a terminal; a string shows
-        one labelled with it (e.g. the run's name) instead of the model's name.
+        Show a progress bar; None shows one when standard error is a terminal; a string
+        labels it (e.g. with the run's name) instead of the model's name, shown as for None.
     resize : bool, default=False
         Resample stimuli whose canvas differs from the model's input size (bilinear,
         antialiased). This changes sizes and positions in pixels, so it is off by default and a
@@ -135,9 +134,10 @@ def capture(
     units = _unit_coords(targets)
     torch_device = resolve_device(device)
     label = progress if isinstance(progress, str) else None
-    show = bool(progress) if progress is not None else sys.stderr.isatty()
+    # tqdm shows a bar with disable=None only when standard error is a terminal
+    disable = None if progress is None or isinstance(progress, str) else not progress
     if store is None:
-        return _to_memory(model, targets, source, units, attrs, torch_device, show, label)
+        return _to_memory(model, targets, source, units, attrs, torch_device, disable, label)
     if source.n is None or source.coords is None or source.fingerprint is None:
         raise TypeError(
             f"A store needs stimuli of known length: a rendered Dataset or a FactorSpace; got "
@@ -161,7 +161,7 @@ def capture(
     elif remaining:
         with running(model, torch_device) as run, Recorder(model.module, targets) as rec:
             bar = tqdm(
-                total=remaining, unit="stimulus", disable=not show, desc=label or model.name
+                total=remaining, unit="stimulus", disable=disable, desc=label or model.name
             )
             for k, images, _ in source.batches(skip):
                 writer.write(k, forward_batch(run, rec, targets, images))
@@ -177,7 +177,7 @@ def _to_memory(
     units: dict[str, np.ndarray],
     attrs: dict[str, Any],
     device: torch.device,
-    show: bool,
+    disable: bool | None,
     label: str | None = None,
 ) -> xr.DataArray:
     n_units = units[LAYER].size
@@ -185,7 +185,7 @@ def _to_memory(
     coords: list[dict[str, np.ndarray]] = []
     with running(model, device) as run, Recorder(model.module, targets) as rec:
         bar = tqdm(
-            total=source.n, unit="stimulus", disable=not show, desc=label or model.name
+            total=source.n, unit="stimulus", disable=disable, desc=label or model.name
         )
         for _, images, batch_coords in source.batches(set()):
             blocks.append(forward_batch(run, rec, targets, images))

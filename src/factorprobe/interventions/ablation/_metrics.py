@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.model_selection import StratifiedKFold
+from sklearn.dummy import DummyClassifier
+from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -95,26 +96,19 @@ def lda_decode(
     training stimuli, which is what any decoder learns from an input without information.
     """
     x = x[:, np.ptp(x, axis=0) > 0]
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    if x.shape[1]:
+        model = make_pipeline(
+            StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+        )
+    else:  # the training folds' level frequencies, whatever the input
+        model, x = DummyClassifier(strategy="prior"), np.zeros((len(y), 1))
+    folds = stratified_folds(y, n_splits=n_splits, random_state=random_state)
+    # stratified folds hold every level in every training fold: columns are the sorted levels
+    proba = cross_val_predict(model, x, y, cv=folds, method="predict_proba")
     levels = np.unique(y)
-    log_p = np.empty(len(y))
-    correct = np.empty(len(y), dtype=bool)
-    for train, test in folds.split(np.zeros(len(y)), y):
-        if x.shape[1]:
-            model = make_pipeline(
-                StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
-            )
-            model.fit(x[train], y[train])
-            proba = model.predict_proba(x[test])
-            classes = model.classes_
-        else:
-            counts = np.bincount(np.searchsorted(levels, y[train]), minlength=levels.size)
-            proba = np.broadcast_to(counts / counts.sum(), (len(test), levels.size))
-            classes = levels
-        column = np.searchsorted(classes, y[test])
-        p = proba[np.arange(len(test)), column]
-        log_p[test] = np.log2(np.maximum(p, PROBABILITY_FLOOR))
-        correct[test] = classes[proba.argmax(axis=1)] == y[test]
+    p = proba[np.arange(len(y)), np.searchsorted(levels, y)]
+    log_p = np.log2(np.maximum(p, PROBABILITY_FLOOR))
+    correct = levels[proba.argmax(axis=1)] == y
     return float(correct.mean()), float(-log_p.mean())
 
 

@@ -6,9 +6,10 @@ run, through three stages that each read only what the stage before saved:
 
 1. :func:`capture_run`: render the grid, run the model, write ``activations.zarr`` (or ``.nc``);
 2. :func:`analyze`: from the saved activations, write the unit table (``units.csv``,
-   ``units.parquet``, ``units.nc``, ``data_dictionary.csv``), ``tuning/*.nc`` and the layer-level
-   results (``layers.csv``, ``layers.nc``);
-3. :func:`factorprobe.report.build.make_report`: from those files, the plots (and HTML report).
+   ``units.parquet``, ``units.nc``, ``data_dictionary.csv``), ``tuning/*.nc``, the layer-level
+   results (``layers.csv``, ``layers.nc``) and what the report draws (``baseline/``,
+   ``response_maps/``: :mod:`factorprobe.pipeline._analysis_outputs`);
+3. :func:`factorprobe.report.build.make_report`: from those files only, the plots and HTML report.
 
 A run is built in a hidden work folder beside its results folder and renamed onto it when
 complete, so the results folder is never half-written; a run killed at any point (``kill -9``
@@ -51,6 +52,7 @@ from factorprobe.io.saved import (
     write_netcdf,
 )
 from factorprobe.pipeline import _resume
+from factorprobe.pipeline._analysis_outputs import report_steps, write_report_inputs
 from factorprobe.pipeline._combine import COMBINED_FILES, combine_runs
 from factorprobe.pipeline._config_checks import checked_scheduler
 from factorprobe.pipeline._fingerprint import recorded_sources, run_inputs
@@ -254,7 +256,8 @@ def analyze(
 
     The store is read lazily, chunked along ``unit``: a first pass checks every value and the
     unit table is computed chunk by chunk on ``scheduler``, with memory that does not grow with
-    the number of stimuli; tuning curves, decoding, CKA and disentanglement load the values.
+    the number of stimuli; tuning curves, decoding, CKA, disentanglement, the random-direction
+    baseline and the response maps load the values.
 
     Parameters
     ----------
@@ -279,7 +282,9 @@ def analyze(
     Path
         The folder written: ``units.csv``, ``units.parquet``, ``units.nc``,
         ``data_dictionary.csv``, ``tuning/<factor>.nc``, ``layers.csv``, ``layers.nc`` (and
-        ``disentanglement.csv`` when asked), with timings in ``manifest.json``.
+        ``disentanglement.csv`` when asked), ``baseline/random_directions.nc``,
+        ``baseline/basis_comparison.nc`` and ``response_maps/<factor>.nc``, with timings in
+        ``manifest.json``.
 
     Raises
     ------
@@ -319,19 +324,18 @@ def _analyze(
     steps = ["unit table", *[f"tuning {f}" for f in options.tuning]]
     steps += [f"decoding {name}" for name in _layer_names(acts)] if options.decode else []
     steps += ["cka"] * options.cka + ["disentanglement"] * options.disentanglement
+    steps += report_steps(acts, options.factors)
+    unit_table_options = {key: getattr(options, key) for key in _UNIT_TABLE_KEYS}
     timings: dict[str, dict[str, float]] = {}
     bar = tqdm(total=len(steps), desc=label, unit="step", disable=not _show(quiet))
     with scheduler_for(scheduler) as chosen, bar:
         with timed(timings, "unit_table", bar, "unit table"):
             check_values(acts, path, scheduler=chosen)
             table = analysis.unit_table(
-                acts,
-                options.factors,
-                **{key: getattr(options, key) for key in _UNIT_TABLE_KEYS},
-                scheduler=chosen,
+                acts, options.factors, **unit_table_options, scheduler=chosen
             )
         if len(steps) > 1:
-            with timed(timings, "load"):  # tuning, decoding, CKA, disentanglement: in memory
+            with timed(timings, "load"):  # every step below works in memory
                 acts = acts.load()
         frame = unit_dataframe(table)
         write_frame(frame, out / "units.csv")
@@ -368,6 +372,10 @@ def _analyze(
             write_frame(scores.to_dataframe().reset_index(), out / "disentanglement.csv")
         if layers.data_vars:
             write_netcdf(layers, out / "layers.nc")
+        write_report_inputs(
+            acts, table, out, options=unit_table_options, timings=timings, bar=bar,
+            scheduler=chosen,
+        )  # fmt: skip
     update_manifest(
         out, stages={"analyze": total(timings)}, analyze_steps=timings, scheduler=scheduler
     )

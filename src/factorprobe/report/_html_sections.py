@@ -1,6 +1,9 @@
 """Sections of the HTML report, each built from the files a results folder holds.
 
-:class:`Saved` reads the folder once; each section function returns an HTML string made from
+:class:`Saved` reads the folder once: the tables and every measure the report draws, as the
+analysis saved them (file names in :mod:`factorprobe.io.results`), and only the attributes of
+the activations, never their values. Nothing is recomputed: a section whose file is missing is
+replaced by a note naming it. Each section function returns an HTML string made from
 :mod:`factorprobe.report._html_parts` (escaped text, pandas tables, embedded PNGs). The page
 itself is assembled by :func:`factorprobe.report.html.write_html`.
 """
@@ -15,11 +18,21 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, STIMULUS, UNIT
+from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, UNIT
 from factorprobe.io.files import load_netcdf, read_json
+from factorprobe.io.results import (
+    BASELINE,
+    BASIS_COMPARISON,
+    MAP_VARIABLE,
+    response_map_file,
+    tuning_file,
+)
 from factorprobe.report import _html_parts as part
+from factorprobe.report._basis_panels import COMPARISON
 
 ALL_UNITS = "all units"
+#: how a note tells the reader to get a missing file back
+RECREATE = "`factorprobe analyze RESULTS` re-creates it"
 
 
 class Saved:
@@ -40,36 +53,44 @@ class Saved:
         self.manifest: dict[str, Any] = read_json(manifest) if manifest.is_file() else {}
         config = results / "config.toml"
         self.config = config.read_text(encoding="utf-8") if config.is_file() else ""
-        self.acts = _activations(results)
+        self.acts_attrs = _activation_attrs(results)
+        self.baseline = self.optional(BASELINE)
+        self.comparison = self.optional(BASIS_COMPARISON)
         self._curves: dict[str, xr.Dataset | None] = {}
+        self._maps: dict[str, xr.DataArray | None] = {}
+
+    def optional(self, name: str) -> xr.Dataset | None:
+        """A saved NetCDF file of the folder (``name`` relative to it), or None."""
+        path = self.results / name
+        return _load(path) if path.is_file() else None
 
     def curves(self, factor: str) -> xr.Dataset | None:
-        """Tuning curves of a factor: the saved ones, else computed from the activations."""
+        """The saved tuning curves of a factor (``tuning/<factor>.nc``), or None."""
         if factor not in self._curves:
-            path = self.results / "tuning" / f"{factor}.nc"
-            if path.is_file():
-                self._curves[factor] = _load(path)
-            elif self.acts is not None and factor in self.acts.coords:
-                from factorprobe.analysis import tuning_curves
-
-                seed = int(self.table.attrs.get("seed", 0))
-                self._curves[factor] = tuning_curves(self.acts, factor, n_boot=200, seed=seed)
-            else:
-                self._curves[factor] = None
+            self._curves[factor] = self.optional(tuning_file(factor))
         return self._curves[factor]
+
+    def maps(self, factor: str) -> xr.DataArray | None:
+        """The saved response maps of a factor (``response_maps/<factor>.nc``), or None."""
+        if factor not in self._maps:
+            saved = self.optional(response_map_file(factor))
+            self._maps[factor] = None if saved is None else saved[MAP_VARIABLE]
+        return self._maps[factor]
 
 
 def _load(path: Path) -> xr.Dataset:
     return load_netcdf(path)
 
 
-def _activations(results: Path) -> xr.DataArray | None:
+def _activation_attrs(results: Path) -> dict[str, Any] | None:
+    """The attributes of the saved activations (model, weights, ...), without their values."""
     if (results / "activations.zarr").exists():
-        from factorprobe.probing import open_activations
+        from factorprobe.io.store import open_activations
 
-        return open_activations(results / "activations.zarr").load()
+        return dict(open_activations(results / "activations.zarr").attrs)
     if (results / "activations.nc").is_file():
-        return load_netcdf(results / "activations.nc", array=True)
+        with xr.open_dataarray(results / "activations.nc", engine="h5netcdf") as opened:
+            return dict(opened.attrs)
     return None
 
 
@@ -103,6 +124,18 @@ def overview(saved: Saved, summary: pd.DataFrame) -> str:
         part.heading(3, "Layers at a glance"),
         part.table(summary),
     ]
+    missing = [n for n in (BASELINE, BASIS_COMPARISON) if not (saved.results / n).is_file()]
+    if missing:
+        parts.insert(
+            1,
+            part.note(
+                f"This results folder has no {' or '.join(missing)} (an analysis by an older "
+                f"factorprobe, or without activations): the basis-against-random-directions "
+                f"sections are left out, and response maps where response_maps/ lacks them. "
+                "The report only draws saved results; `factorprobe analyze RESULTS` re-creates "
+                "them."
+            ),
+        )
     if saved.layers is not None and "accuracy" in saved.layers:
         decoding = saved.layers[["accuracy", "chance", "v_information"]].to_dataframe()
         parts += [
@@ -139,7 +172,6 @@ def layer_section(
     name: str,
     anchor: str,
     summary: pd.DataFrame,
-    baseline: xr.Dataset | None,
     *,
     top: int,
     dpi: int,
@@ -192,7 +224,7 @@ def layer_section(
     )
     parts.append(part.row(figures))
     parts += _top_units(saved, layer_table, name, top=top, dpi=dpi)
-    parts += _basis(table, baseline, name, dpi=dpi)
+    parts += _basis(saved, name, dpi=dpi)
     parts += _ablation(saved, name, dpi=dpi)
     return part.section(anchor, f"Layer {name}", parts)
 
@@ -227,8 +259,9 @@ def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int
             ),
             part.table(frame.iloc[chosen][keep], index=False),
         ]
-        figures = []
-        tuning = _tuning_figure(saved, f, labels[chosen].tolist())
+        figures, absent = [], []
+        tuning, lacking = _tuning_figure(saved, f, labels[chosen].tolist())
+        absent += lacking
         if tuning is not None:
             figures.append(
                 part.image(
@@ -237,8 +270,10 @@ def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int
                     caption="Mean response per level with its bootstrap CI.",
                 )
             )
-        maps = _map_figure(saved, f, name, labels[chosen].tolist())
-        if maps is not None:
+        maps = _map_figure(saved, f, labels[chosen].tolist())
+        if maps is None:
+            absent.append(response_map_file(f))
+        else:
             figures.append(
                 part.image(
                     part.png_bytes(maps, dpi=dpi),
@@ -246,76 +281,64 @@ def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int
                     caption="Mean response per cell of two factors (other factors pooled).",
                 )
             )
-        parts.append(
-            part.row(figures) if figures else part.note("No tuning data or activations saved.")
-        )
+        if figures:
+            parts.append(part.row(figures))
+        if absent:
+            parts.append(
+                part.note(
+                    f"Not drawn: {', '.join(absent)} is not in the results folder ({RECREATE}; "
+                    "tuning curves only for the factors of [analysis] tuning, response maps "
+                    "only where the stimuli vary the factor's pair)."
+                )
+            )
     return parts
 
 
 def _tuning_figure(saved: Saved, factor: str, labels: list[str]):
+    """Tuning curves of the units (per member of a group), and the tuning files missing."""
     from factorprobe.report.plots import new_figure, plot_tuning_curves
 
     members = FACTOR_GROUPS.get(factor, (factor,))
     curves = [c for c in (saved.curves(m) for m in members) if c is not None]
+    lacking = [tuning_file(m) for m in members if saved.curves(m) is None]
     if not curves:
-        return None
+        return None, lacking
     fig = new_figure(6.0 * len(curves), 3.4)
     for ax, c in zip(fig.subplots(1, len(curves), squeeze=False)[0], curves, strict=True):
         plot_tuning_curves(c, labels, ax=ax)
-    return fig
+    return fig, lacking
 
 
-def _map_figure(saved: Saved, factor: str, name: str, labels: list[str]):
-    from factorprobe.analysis import response_map
+def _map_figure(saved: Saved, factor: str, labels: list[str]):
     from factorprobe.report.plots import new_figure, plot_response_map
 
-    acts = saved.acts
-    if acts is None:
+    maps = saved.maps(factor)
+    if maps is None:
         return None
-    pair = _map_pair(factor, acts)
-    if pair is None:
-        return None
-    maps = response_map(acts.isel({UNIT: np.flatnonzero(layer_values(acts) == name)}), pair)
     fig = new_figure(4.2 * len(labels), 3.4)
     for ax, label in zip(fig.subplots(1, len(labels), squeeze=False)[0], labels, strict=True):
         plot_response_map(maps, label, ax=ax)
     return fig
 
 
-def _map_pair(factor: str, acts: xr.DataArray) -> tuple[str, str] | None:
-    """The two factors of a factor's 2-D map: a group's members, else the factor and x (or y)."""
-    varied = [
-        str(c)
-        for c, v in acts.coords.items()
-        if v.dims == (STIMULUS,) and c != STIMULUS and np.unique(v.values).size > 1
-    ]
-    members = FACTOR_GROUPS.get(factor)
-    if members is not None:
-        return tuple(members) if all(m in varied for m in members) else None  # type: ignore[return-value]
-    if factor not in varied:
-        return None
-    partners = [p for p in ("x", "y", *varied) if p in varied and p != factor]
-    return (factor, partners[0]) if partners else None
-
-
-def _basis(table: xr.Dataset, baseline: xr.Dataset | None, name: str, *, dpi: int) -> list[str]:
-    from factorprobe.analysis import basis_comparison
+def _basis(saved: Saved, name: str, *, dpi: int) -> list[str]:
     from factorprobe.report.table_plots import plot_basis_vs_random
 
+    table, baseline, saved_comparison = saved.table, saved.baseline, saved.comparison
     parts = [part.heading(3, "Basis units against random directions")]
-    if baseline is None:
-        return [*parts, part.note("No activations saved: no random-direction baseline.")]
+    if baseline is None or saved_comparison is None:
+        path = BASELINE if baseline is None else BASIS_COMPARISON
+        return [*parts, part.note(f"Not drawn: {path} is not in the results folder "
+                                  f"({RECREATE}, from the saved activations).")]  # fmt: skip
+    if name not in saved_comparison[LAYER].values.astype(str):
+        return [*parts, part.note(f"No random directions of layer {name} in {BASELINE}.")]
     layer_table = table.isel({UNIT: np.flatnonzero(layer_values(table) == name)})
     layer_base = baseline.isel({UNIT: np.flatnonzero(layer_values(baseline) == name)})
-    rows = {}
-    measures = [("selectivity", None)] if "selectivity" in table else []
-    measures += [("mi", str(f)) for f in table[FACTOR].values]
-    for measure, f in measures:
-        units = layer_table[measure] if f is None else layer_table[measure].sel({FACTOR: f})
-        base = layer_base[measure] if f is None else layer_base[measure].sel({FACTOR: f})
-        stats = basis_comparison(units, base).isel({LAYER: 0})
-        rows[measure if f is None else f"{measure} · {f}"] = stats.to_pandas()
-    comparison = pd.DataFrame(rows).T
+    one = saved_comparison.sel({LAYER: name})
+    comparison = pd.DataFrame(
+        {str(v): one[v].values for v in one.data_vars},
+        index=one[COMPARISON].values.astype(str),
+    )
     counts = [c for c in comparison if c.startswith("n_")]
     comparison = comparison.astype(object).astype({c: int for c in counts})
     columns = [
@@ -337,7 +360,9 @@ def _basis(table: xr.Dataset, baseline: xr.Dataset | None, name: str, *, dpi: in
         if not _comparable(layer_table[measure], layer_base[measure]):
             figures.append(part.note(f"{measure}: no finite values on one side; nothing to draw."))
             continue
-        fig = plot_basis_vs_random(table, baseline, measure=measure, layer=name)
+        fig = plot_basis_vs_random(
+            table, baseline, measure=measure, layer=name, comparison=saved_comparison
+        )
         _wrap_suptitle(fig)
         figures.append(
             part.image(
@@ -419,8 +444,8 @@ def provenance(saved: Saved) -> str:
         ]
     else:
         parts.append(part.note("No versions recorded (no manifest.json)."))
-    if saved.acts is not None:
-        attrs = {k: str(v) for k, v in saved.acts.attrs.items()}
+    if saved.acts_attrs is not None:
+        attrs = {k: str(v) for k, v in saved.acts_attrs.items()}
         frame = pd.Series(attrs, name="value").rename_axis("attribute").to_frame()
         parts += [part.heading(3, "Model and stimuli (activation attributes)"), part.table(frame)]
     parts.append(part.note(f"Report written by factorprobe {__version__}."))

@@ -1,7 +1,8 @@
 """The HTML report: one self-contained ``report.html`` built from a results folder.
 
-:func:`write_html` reads what a run saved (``units.nc``, ``tuning/*.nc``, ``layers.nc``,
-``ablation/``, ``plots/``, ``config.toml``, ``manifest.json`` and the activations) and writes one
+:func:`write_html` reads what a run saved (``units.nc``, ``tuning/*.nc``, ``response_maps/*.nc``,
+``baseline/*.nc``, ``layers.nc``, ``ablation/``, ``plots/``, ``config.toml``, ``manifest.json``
+and the attributes of the activations, not their values), computes no measure, and writes one
 HTML file with every figure embedded as a PNG ``data:`` URI, inline style and no script, so it
 opens offline and makes no request. Per layer it shows the summary numbers, the selectivity
 scatter, histograms, the top units per factor (tuning curves and 2-D response maps), basis units
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from tqdm.auto import tqdm
 from factorprobe._validation import check_int
 from factorprobe.dims import FACTOR, LAYER, UNIT
 from factorprobe.io.files import atomic_output
+from factorprobe.io.results import BASELINE, N_DIRECTIONS
 from factorprobe.report import _html_parts as part
 from factorprobe.report._html_sections import (
     Saved,
@@ -39,15 +42,6 @@ from factorprobe.report._html_sections import (
 __all__ = ["layer_summary", "write_html"]
 
 REPORT = "report.html"
-# unit_table options recorded in the table's attrs, reused for the random-direction baseline
-_TABLE_OPTIONS = (
-    "estimator",
-    "correction",
-    "significance",
-    "quantizer",
-    "n_bins",
-    "n_permutations",
-)
 _PREFERRED_NONE = "none"
 
 
@@ -56,7 +50,7 @@ def write_html(
     *,
     out: str | os.PathLike[str] | None = None,
     top: int = 3,
-    n_directions: int = 256,
+    n_directions: int | None = None,
     dpi: int = 90,
     quiet: bool = False,
 ) -> Path:
@@ -73,10 +67,11 @@ def write_html(
         Output file; default ``results/report.html``. Written atomically.
     top : int, default=3
         Units shown per layer and factor (largest bias-corrected MI).
-    n_directions : int, default=256
-        Random directions per layer for the basis-vs-random comparison, analysed with the
-        unit table's own options (estimator, correction, permutations, seed); needs the
-        saved activations.
+    n_directions : int, optional
+        Deprecated and ignored (it warns): the random-direction baseline is now an analysis
+        output, ``baseline/random_directions.nc``, with
+        :data:`factorprobe.io.results.N_DIRECTIONS` directions per layer, which the report only
+        reads.
     dpi : int, default=90
         Resolution of the figures drawn for the report (saved PNGs are embedded as they are).
     quiet : bool, default=False
@@ -94,6 +89,11 @@ def write_html(
     TypeError, ValueError
         For a non-integer or out-of-range ``top``, ``n_directions`` or ``dpi``.
 
+    Warns
+    -----
+    DeprecationWarning
+        When ``n_directions`` is given.
+
     Examples
     --------
     >>> from factorprobe.report.html import write_html
@@ -102,12 +102,19 @@ def write_html(
     """
     where = "write_html"
     top = check_int(top, name="top", where=where, minimum=1)
-    n_directions = check_int(n_directions, name="n_directions", where=where, minimum=2)
+    if n_directions is not None:
+        check_int(n_directions, name="n_directions", where=where, minimum=2)
+        warnings.warn(
+            "The 'n_directions' parameter of write_html is ignored and will be removed in the "
+            "next release: the report draws the random directions the analysis saved "
+            f"({N_DIRECTIONS} per layer, {BASELINE}).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     dpi = check_int(dpi, name="dpi", where=where, minimum=10)
     results = Path(results)
     saved = Saved(results)
     names = layer_names(saved.table)
-    baseline = _baseline(saved, n_directions)
     summary = layer_summary(saved.table)
     parts = [overview(saved, summary)]
     nav = [("overview", "Overview")]
@@ -115,11 +122,11 @@ def write_html(
     for i, name in enumerate(bar):
         anchor = f"layer-{i}"
         nav.append((anchor, f"Layer {name}"))
-        parts.append(layer_section(saved, name, anchor, summary, baseline, top=top, dpi=dpi))
+        parts.append(layer_section(saved, name, anchor, summary, top=top, dpi=dpi))
     nav.append(("provenance", "Configuration & versions"))
     parts.append(provenance(saved))
     run_name = _run_name(saved)
-    model = saved.acts.attrs.get("model", "") if saved.acts is not None else ""
+    model = (saved.acts_attrs or {}).get("model", "")
     subtitle = [
         f"run {run_name!r} · model {model or 'unknown'} · {saved.table.sizes[UNIT]} units in "
         f"{len(names)} layer(s) · {saved.table.attrs.get('n_stimuli', '?')} stimuli",
@@ -197,32 +204,3 @@ def _run_name(saved: Saved) -> str:
     except tomllib.TOMLDecodeError:
         name = None
     return str(name) if name else saved.results.resolve().name
-
-
-def _baseline(saved: Saved, n: int) -> xr.Dataset | None:
-    """Unit table of random directions of every layer, with the saved table's own options."""
-    if saved.acts is None or LAYER not in saved.acts.coords:
-        return None
-    from factorprobe.analysis import random_directions, unit_table
-
-    attrs = saved.table.attrs
-    options = {k: attrs[k] for k in _TABLE_OPTIONS if k in attrs}
-    for k in ("n_bins", "n_permutations"):
-        if k in options:
-            options[k] = int(options[k])
-    factors = [str(f) for f in saved.table[FACTOR].values]
-    compared = [c for c in str(attrs.get("compared", "")).split(",") if c] or None
-    seed = int(attrs.get("seed", 0))
-    # the table's null: "within levels" in its description means restricted shuffles (a table
-    # whose factors all had free shuffles is the same under either choice)
-    null = "restricted" if "within levels" in str(attrs.get("null", "")) else "free"
-    pseudo = random_directions(saved.acts, n, seed=seed)
-    return unit_table(
-        pseudo,
-        factors,
-        compare=compared,
-        alpha=float(attrs.get("alpha", 0.05)),
-        seed=seed,
-        null=null,
-        **options,
-    )

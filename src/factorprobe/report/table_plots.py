@@ -21,6 +21,12 @@ from matplotlib.ticker import MaxNLocator
 
 from factorprobe._validation import check_choice, check_int, check_real
 from factorprobe.dims import FACTOR, LAYER, UNIT
+from factorprobe.report._basis_panels import (
+    comparison_text,
+    draw_distributions,
+    edges,
+    saved_comparison,
+)
 from factorprobe.report.plots import new_figure
 
 __all__ = ["plot_basis_vs_random", "plot_histograms", "plot_selectivity_scatter"]
@@ -231,11 +237,11 @@ def plot_histograms(
         da = table[name] if factor is None else table[name].sel({FACTOR: factor})
         values = da.transpose(UNIT).values.astype(float)
         finite = values[np.isfinite(values)]
-        edges = _edges(finite, bins)
+        bin_edges = edges(finite, bins)
         # bars side by side, so that no layer hides another
         ax.hist(
             [_finite(values[mask]) for _, mask in groups],
-            bins=edges,
+            bins=bin_edges,
             color=colours,
             histtype="bar",
             rwidth=0.9,
@@ -270,6 +276,7 @@ def plot_basis_vs_random(
     layer: str | Sequence[str] | None = None,
     kind: Literal["ecdf", "hist"] = "ecdf",
     percentile: float = 95.0,
+    comparison: xr.Dataset | None = None,
 ) -> Figure:
     """A measure of the basis units against its distribution over random directions, per layer.
 
@@ -300,6 +307,10 @@ def plot_basis_vs_random(
         Empirical cumulative distributions, or density histograms on shared bins.
     percentile : float, default=95.0
         Percentile of the baseline drawn as the reference line, in (0, 100).
+    comparison : Dataset, optional
+        The box's numbers as the analysis saved them (``baseline/basis_comparison.nc``: over
+        ``(comparison, layer)``, with ``measure`` and ``factor`` coordinates on
+        ``comparison``, at the same ``percentile``); default computed here.
 
     Returns
     -------
@@ -308,8 +319,8 @@ def plot_basis_vs_random(
     Raises
     ------
     KeyError
-        If the measure, a factor or a layer is missing from a table (the message lists the
-        valid ones).
+        If the measure, a factor or a layer is missing from a table or from ``comparison``
+        (the message lists the valid ones).
     ValueError
         For an unknown ``kind`` or a ``percentile`` outside (0, 100).
 
@@ -332,8 +343,6 @@ def plot_basis_vs_random(
     >>> len(fig.axes)
     2
     """
-    from factorprobe.analysis.basis import basis_comparison
-
     where = "plot_basis_vs_random"
     _check_table(units, (measure,), where=where)
     _check_table(baseline, (measure,), where=where, name="baseline")
@@ -366,12 +375,17 @@ def plot_basis_vs_random(
     for r, f in enumerate(factors):
         basis = units[measure] if f is None else units[measure].sel({FACTOR: f})
         random = baseline[measure] if f is None else baseline[measure].sel({FACTOR: f})
-        stats = basis_comparison(basis, random, percentile=percentile)
+        if comparison is None:
+            from factorprobe.analysis.basis import basis_comparison
+
+            stats = basis_comparison(basis, random, percentile=percentile)
+        else:
+            stats = saved_comparison(comparison, measure, f, percentile)
         for c, (name, mask) in enumerate(groups):
             ax = axes[r, c]
             a = _finite(basis.values[mask])
             b = _finite(random.values[base_groups[name]])
-            _draw_distributions(ax, a, b, kind)
+            draw_distributions(ax, a, b, kind)
             ax.set_title(name if f is None else f"{name} · {f}", fontsize=10)
             label = measure if f is None else f"{measure} · {f}"
             ax.set_xlabel(f"{label} ({units_label})")
@@ -384,7 +398,7 @@ def plot_basis_vs_random(
                 ax.axvline(cut, color="C3", ls=":", lw=1.2)
             # an ECDF leaves its upper left empty; a histogram gets headroom there
             ax.text(
-                0.03, 0.97, _comparison_text(row, percentile), transform=ax.transAxes,
+                0.03, 0.97, comparison_text(row, percentile), transform=ax.transAxes,
                 ha="left", va="top", fontsize=7.5,
                 bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9},
             )  # fmt: skip
@@ -397,22 +411,6 @@ def plot_basis_vs_random(
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
     fig.suptitle(f"{measure}: basis units vs random directions (NaN excluded)")
     return fig
-
-
-def _comparison_text(row: xr.Dataset, percentile: float) -> str:
-    """The box of a basis-vs-random panel, from one layer of basis_comparison."""
-    n = int(row["n_units"])
-    missing = f"NaN: {int(row['n_missing_units'])} units, {int(row['n_missing_baseline'])} random"
-    if n == 0 or int(row["n_baseline"]) == 0:
-        return f"no finite values on one side\n{missing}"
-    above = float(row["fraction_above"])
-    text = f"> P{percentile:g}: {round(above * n)}/{n} units ({above:.0%})"
-    text += f"\nrandom: {float(row['baseline_fraction_above']):.0%}"
-    at = float(row["fraction_at_or_above"])
-    if at != above:
-        chance = float(row["baseline_fraction_at_or_above"])
-        text += f"\n≥ P{percentile:g}: units {at:.0%}, random {chance:.0%}"
-    return text + f"\nMann–Whitney p = {float(row['p_value']):.2g}\n{missing}"
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -494,30 +492,6 @@ def _layer_colours(k: int) -> list:
     return [base(i % base.N) for i in range(k)]
 
 
-def _edges(values: np.ndarray, bins: int) -> np.ndarray:
-    if values.size == 0:
-        return np.linspace(0.0, 1.0, bins + 1)
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        pad = 0.5 if low == 0 else 0.05 * abs(low)
-        low, high = low - pad, high + pad
-    return np.linspace(low, high, bins + 1)
-
-
 def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     return values[np.isfinite(values)]
-
-
-def _draw_distributions(ax, basis: np.ndarray, random: np.ndarray, kind: str) -> None:
-    if kind == "ecdf":
-        for v, style in ((basis, {"color": "C0"}), (random, {"color": "0.4", "ls": "--"})):
-            if v.size:
-                ax.ecdf(v, lw=1.6, **style)
-        ax.set_ylim(0, 1.02)
-        return
-    edges = _edges(np.concatenate([basis, random]), 20)
-    for v, style in ((basis, {"color": "C0"}), (random, {"color": "0.4", "ls": "--"})):
-        if v.size:
-            ax.hist(v, bins=edges, density=True, histtype="step", lw=1.6, **style)
-    ax.set_ylim(0, 1.6 * ax.get_ylim()[1])

@@ -1,0 +1,42 @@
+"""Where a results folder keeps what the analysis saves for the report to draw.
+
+The analysis stage (:func:`factorprobe.pipeline.runner.analyze`) writes these files and the
+report (:mod:`factorprobe.report`) only reads them, so both take the names from here. Paths are
+relative to the results folder.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BASELINE",
+    "BASIS_COMPARISON",
+    "MAP_VARIABLE",
+    "N_DIRECTIONS",
+    "RESPONSE_MAPS",
+    "TUNING",
+    "response_map_file",
+    "tuning_file",
+]
+
+#: unit table of the random-direction pseudo-units of every layer (same dims as ``units.nc``)
+BASELINE = "baseline/random_directions.nc"
+#: ``basis_comparison`` of the units against those directions, over ``(comparison, layer)``
+BASIS_COMPARISON = "baseline/basis_comparison.nc"
+#: folder of the 2-D response maps, one file per factor of the unit table
+RESPONSE_MAPS = "response_maps"
+#: the variable of a response-map file (dims ``unit`` and the factor pair)
+MAP_VARIABLE = "response_map"
+#: folder of the tuning curves, one file per factor of ``[analysis] tuning``
+TUNING = "tuning"
+#: random directions per layer in :data:`BASELINE`
+N_DIRECTIONS = 256
+
+
+def tuning_file(factor: str) -> str:
+    """``tuning/<factor>.nc``: the tuning curves of one factor."""
+    return f"{TUNING}/{factor}.nc"
+
+
+def response_map_file(factor: str) -> str:
+    """``response_maps/<factor>.nc``: the response maps drawn for one factor."""
+    return f"{RESPONSE_MAPS}/{factor}.nc"

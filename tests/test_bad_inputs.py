@@ -419,7 +419,7 @@ COMMAND_LINE = [
     Command(
         "config-bad-enum-value",
         _config('[analysis]\nestimator = "ksg"\n'),
-        r"The 'estimator' key of \[analysis\] must be one of 'copula', 'plugin'; got 'ksg'\.$",
+        r"The 'estimator' key of \[analysis\] must be one of 'plugin', 'copula'; got 'ksg'\.$",
     ),
     Command(
         "config-toml-syntax-error",

@@ -98,7 +98,7 @@ def test_run_tables_override_single_keys_of_the_shared_tables():
         (
             "[analysis]\nestimator = 'ksg'",
             ValueError,
-            r"The 'estimator' key of \[analysis\] must be one of 'copula', 'plugin'; got 'ksg'\.",
+            r"The 'estimator' key of \[analysis\] must be one of 'plugin', 'copula'; got 'ksg'\.",
         ),
         (
             "[analysis]\ncorrection = 'mm'",
@@ -187,7 +187,7 @@ def test_run_tables_override_single_keys_of_the_shared_tables():
         ("[ablation]\nmethod = 'noise'", ValueError, r"'method' .* 'zero', 'mean'"),
         ("[ablation]\ndirections = ['up']", ValueError, r"'directions' .* 'highest', 'lowest'"),
         ("[ablation]\nn_random = 2", ValueError, r"'n_random' key of \[ablation\] .* >= 5"),
-        ("[ablation]\ndecoder = 'svm'", ValueError, r"'decoder' .* 'lda', 'logistic'"),
+        ("[ablation]\ndecoder = 'svm'", ValueError, r"'decoder' .* 'logistic', 'lda'"),
         (
             "[ablation]\nrankings = ['mi:shape']",
             ValueError,

@@ -290,6 +290,8 @@ def _run_report(args: argparse.Namespace) -> None:
 
 
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    from factorprobe import _options as o  # cumulative_ablation's choices and defaults, no torch
+
     p = sub.add_parser(
         "ablate",
         help="cumulative ablation of a layer's units ranked by MI (or another column) vs random",
@@ -304,14 +306,19 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rank-by", default="mi", help="unit-table column, e.g. mi, kl_selectivity")
     p.add_argument("--factor", action="append", default=None,
                    help="factor of the column; repeat: one ranking each")  # fmt: skip
-    p.add_argument("--decode", type=_text_list, default="size,position", help="decoded factors")
-    p.add_argument("--method", choices=["zero", "mean"], default="zero", help="ablated value")
-    p.add_argument("--steps", type=int, default=9, help="grid points from 0 to the layer width")
-    p.add_argument("--n-random", type=int, default=5, help="random orders (>= 5)")
-    p.add_argument("--decoder", choices=["logistic", "lda"], default="logistic")
-    p.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
+    p.add_argument("--decode", type=_text_list, default=",".join(o.DEFAULT_FACTORS),
+                   help="decoded factors")  # fmt: skip
+    p.add_argument("--method", choices=o.ABLATION_METHODS, default=o.DEFAULT_METHOD,
+                   help="ablated value")  # fmt: skip
+    p.add_argument("--steps", type=int, default=o.DEFAULT_GRID,
+                   help="grid points from 0 to the layer width")  # fmt: skip
+    p.add_argument("--n-random", type=int, default=o.DEFAULT_N_RANDOM,
+                   help=f"random orders (>= {o.MIN_RANDOM})")  # fmt: skip
+    p.add_argument("--decoder", choices=o.ABLATION_DECODERS, default=o.DEFAULT_DECODER)
+    p.add_argument("--n-splits", type=int, default=o.DEFAULT_N_SPLITS,
+                   help="cross-validation folds")  # fmt: skip
     p.add_argument("--readout", default=None, help="layer decoded (default: the next FC layer)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=o.DEFAULT_SEED)
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     p.set_defaults(handler=_run_ablate)
 

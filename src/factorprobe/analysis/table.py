@@ -14,6 +14,9 @@ from dask.base import is_dask_collection
 from factorprobe._validation import check_choice, check_int, check_real
 from factorprobe.analysis import _kernels
 from factorprobe.analysis._estimate import (
+    CORRECTIONS,
+    ESTIMATORS,
+    SIGNIFICANCES,
     Correction,
     Estimation,
     Estimator,
@@ -33,6 +36,7 @@ from factorprobe.analysis._table_stages import (
 from factorprobe.analysis._table_variables import VARIABLES, ordered
 from factorprobe.analysis.design import _stimulus_factors, check_dependence, factor_codes
 from factorprobe.analysis.quantize import (
+    QUANTIZERS,
     Quantizer,
     check_quantizer,
     check_responses,
@@ -41,7 +45,8 @@ from factorprobe.analysis.quantize import (
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, INDEX, LAYER, STIMULUS, UNIT
 from factorprobe.scheduler import check_scheduler, compute
 
-__all__ = ["unit_table"]
+# the closed sets of unit_table's options, which the run configuration validates against
+__all__ = ["CORRECTIONS", "ESTIMATORS", "NULLS", "QUANTIZERS", "SIGNIFICANCES", "unit_table"]
 
 NONE = "none"
 Null = Literal["restricted", "free"]

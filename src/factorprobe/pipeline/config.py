@@ -18,18 +18,33 @@ e.g. ``Unknown key 'n_bin' in [analysis]; did you mean 'n_bins'? Valid keys: ...
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from factorprobe import _options
+from factorprobe.analysis.population import decoding
+from factorprobe.analysis.table import (
+    CORRECTIONS,
+    ESTIMATORS,
+    NULLS,
+    QUANTIZERS,
+    SIGNIFICANCES,
+    unit_table,
+)
+from factorprobe.analysis.tuning import tuning_curves
 from factorprobe.io.toml import dumps_tables, read_toml
 from factorprobe.pipeline import _config_checks as ck
 from factorprobe.pipeline._config_grid import follow_grid, grid_problems
 from factorprobe.pipeline._config_parse import parse_runs
+from factorprobe.stimuli.factors import grid
+from factorprobe.stimuli.render import render
+from factorprobe.stimuli.shapes import SHAPES
 
 __all__ = [
     "AblationConfig",
@@ -44,23 +59,29 @@ __all__ = [
     "parse_config",
 ]
 
-# Closed sets, kept beside the options they validate (the analysis defines the same literals).
-ESTIMATORS = ("copula", "plugin")
-CORRECTIONS = ("shuffle", "analytic", "none")
-SIGNIFICANCES = ("permutation", "gtest", "none")
-NULLS = ("restricted", "free")
-QUANTIZERS = ("quantile", "uniform", "threshold")
+# The closed sets and defaults of the keys that are library parameters come from the library
+# (its tuples and its signatures), so the two cannot drift; tests/test_options.py checks every
+# pair. The ablation's come from factorprobe._options, which cumulative_ablation uses too
+# (importing the ablation itself would import torch). ACTIVATIONS and MISFIT mirror literals of
+# probing (torch) and of a private tuple of stimuli; the same test checks them.
 ACTIVATIONS = ("post", "pre")
 MISFIT = ("raise", "drop")
-SHAPES = ("disc", "square", "triangle", "cross")
 ACTIVATION_FORMATS = ("zarr", "netcdf")
-ABLATION_METHODS = ("zero", "mean")
-ABLATION_DIRECTIONS = ("highest", "lowest")
-ABLATION_DECODERS = ("lda", "logistic")
+ABLATION_METHODS = _options.ABLATION_METHODS
+ABLATION_DIRECTIONS = _options.ABLATION_DIRECTIONS
+ABLATION_DECODERS = _options.ABLATION_DECODERS
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED = rf"{_IDENTIFIER}(\.{_IDENTIFIER})*"
 _PYTHON_SPEC = re.compile(rf"python:{_DOTTED}:{_DOTTED}")
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _default(function: Callable[..., Any], name: str) -> Any:
+    """The default of parameter ``name`` of a library function (the config's default too)."""
+    return inspect.signature(function).parameters[name].default
+
+
+_TABLE = {name: p.default for name, p in inspect.signature(unit_table).parameters.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,9 +104,9 @@ class StimuliConfig:
     rotation: tuple[float, ...] = (0.0,)
     contrast: tuple[float, ...] = (1.0,)
     canvas: int | None = None
-    background: float = 0.0
-    foreground: float = 1.0
-    on_misfit: str = "raise"
+    background: float = _default(render, "background")
+    foreground: float = _default(render, "foreground")
+    on_misfit: str = _default(grid, "on_misfit")
 
     def __post_init__(self) -> None:
         t = "stimuli"
@@ -201,24 +222,25 @@ class AnalysisConfig:
     and ``n_splits`` (5) are lowered on a grid too small for them.
     """
 
-    factors: tuple[str, ...] = ck.GridDefault(("size", "position"))
-    compare: tuple[str, ...] | None = None
-    estimator: str = "copula"
-    correction: str = "shuffle"
-    significance: str = "permutation"
-    null: str = "restricted"
-    n_permutations: int = 1000
-    n_bins: int = ck.GridCount(8)
-    quantizer: str = "quantile"
-    threshold: float = 0.0
-    alpha: float = 0.05
-    family_wise: bool = False
-    seed: int = 0
+    factors: tuple[str, ...] = ck.GridDefault(_TABLE["factors"])
+    compare: tuple[str, ...] | None = _TABLE["compare"]
+    estimator: str = _TABLE["estimator"]
+    correction: str = _TABLE["correction"]
+    significance: str = _TABLE["significance"]
+    null: str = _TABLE["null"]
+    n_permutations: int = _TABLE["n_permutations"]
+    n_bins: int = ck.GridCount(_TABLE["n_bins"])
+    quantizer: str = _TABLE["quantizer"]
+    threshold: float = _TABLE["threshold"]
+    alpha: float = _TABLE["alpha"]
+    family_wise: bool = _TABLE["family_wise"]
+    seed: int = _TABLE["seed"]
     tuning: tuple[str, ...] = ck.GridDefault(("size", "x", "y"))
-    n_boot: int = 1000
+    n_boot: int = _default(tuning_curves, "n_boot")
     decode: tuple[str, ...] = ck.GridDefault(("size", "x", "y"))
+    # one C, not decoding's cross-validated grid of C: the default run stays fast
     decode_c: float = 1.0
-    n_splits: int = ck.GridCount(5)
+    n_splits: int = ck.GridCount(_default(decoding, "n_splits"))
     cka: bool = True
     disentanglement: bool = False
 
@@ -274,12 +296,12 @@ class AblationConfig:
 
     layer: str = "fc1"
     rankings: tuple[str, ...] = ck.GridDefault(("mi:size", "mi:position"))
-    directions: tuple[str, ...] = ("highest", "lowest")
-    grid: int = 9
-    n_random: int = 5
-    method: str = "zero"
-    decoder: str = "lda"
-    seed: int = 0
+    directions: tuple[str, ...] = _options.DEFAULT_DIRECTIONS
+    grid: int = _options.DEFAULT_GRID
+    n_random: int = _options.DEFAULT_N_RANDOM
+    method: str = _options.DEFAULT_METHOD
+    decoder: str = _options.DEFAULT_DECODER
+    seed: int = _options.DEFAULT_SEED
 
     def __post_init__(self) -> None:
         t = "ablation"
@@ -290,7 +312,8 @@ class AblationConfig:
             ck.choice(t, "directions", d, ABLATION_DIRECTIONS)
         object.__setattr__(self, "directions", directions)
         object.__setattr__(self, "grid", ck.integer(t, "grid", self.grid, 2))
-        object.__setattr__(self, "n_random", ck.integer(t, "n_random", self.n_random, 5))
+        n_random = ck.integer(t, "n_random", self.n_random, _options.MIN_RANDOM)
+        object.__setattr__(self, "n_random", n_random)
         ck.choice(t, "method", self.method, ABLATION_METHODS)
         ck.choice(t, "decoder", self.decoder, ABLATION_DECODERS)
         object.__setattr__(self, "seed", ck.seed(t, "seed", self.seed))

@@ -15,6 +15,20 @@ import numpy as np
 import torch
 import xarray as xr
 
+from factorprobe._options import (
+    ABLATION_METHODS,
+    DEFAULT_DECODER,
+    DEFAULT_DIRECTIONS,
+    DEFAULT_FACTORS,
+    DEFAULT_GRID,
+    DEFAULT_METHOD,
+    DEFAULT_N_RANDOM,
+    DEFAULT_N_SPLITS,
+    DEFAULT_SEED,
+    MIN_RANDOM,
+    AblationDecoder,
+    AblationMethod,
+)
 from factorprobe._validation import as_rng, check_choice, check_int, check_real
 from factorprobe.analysis._decoders import ALPHA_GRID, check_grid, factor_values
 from factorprobe.analysis._layerwise import check_factor_list, random_state, seed_attr
@@ -45,7 +59,7 @@ from factorprobe.probing.sources import stimulus_source
 
 __all__ = ["METHODS", "ablated", "cumulative_ablation", "double_dissociation"]
 
-METHODS: tuple[str, ...] = ("zero", "mean")
+METHODS: tuple[str, ...] = ABLATION_METHODS
 _FORWARDS = ("auto", "full")
 _WHERE = "cumulative_ablation"
 K, RANKING, DIRECTION, METRIC, RANDOM, RANK = (
@@ -63,7 +77,7 @@ def ablated(
     model: ProbedModel,
     units: Mapping[str, Sequence[int]],
     *,
-    method: Literal["zero", "mean"] = "zero",
+    method: AblationMethod = DEFAULT_METHOD,
     reference: xr.Dataset | None = None,
     activation: Activation = "post",
     batch_size: int = 256,
@@ -148,26 +162,26 @@ def cumulative_ablation(
     ranking: Any,
     *,
     factor: str | None = None,
-    factors: Sequence[str] = ("size", "position"),
-    directions: Sequence[str] = ("highest", "lowest"),
-    grid: int | Sequence[int] = 9,
-    n_random: int = 5,
-    method: Literal["zero", "mean"] = "zero",
+    factors: Sequence[str] = DEFAULT_FACTORS,
+    directions: Sequence[str] = DEFAULT_DIRECTIONS,
+    grid: int | Sequence[int] = DEFAULT_GRID,
+    n_random: int = DEFAULT_N_RANDOM,
+    method: AblationMethod = DEFAULT_METHOD,
     reference: xr.Dataset | None = None,
     readout: str | None = None,
     activation: Activation = "post",
     classes: Sequence[str] | Literal["auto"] | None = "auto",
     label: str = "shape",
     table: xr.Dataset | None = None,
-    decoder: Literal["logistic", "lda"] = "logistic",
+    decoder: AblationDecoder = DEFAULT_DECODER,
     C: float = 1.0,
     alpha: float | Sequence[float] = ALPHA_GRID,
-    n_splits: int = 5,
+    n_splits: int = DEFAULT_N_SPLITS,
     max_iter: int = 1000,
     forward: Literal["auto", "full"] = "auto",
     batch_size: int = 256,
     device: str | torch.device | None = None,
-    seed: int | np.random.Generator | None = 0,
+    seed: int | np.random.Generator | None = DEFAULT_SEED,
     progress: bool | None = None,
 ) -> xr.Dataset:
     """Ablate a layer's units cumulatively in the order of a ranking, against random orders.
@@ -302,7 +316,7 @@ def cumulative_ablation(
     check_choice(decoder, DECODERS, name="decoder", where=_WHERE)
     check_choice(forward, _FORWARDS, name="forward", where=_WHERE)
     check_choice(activation, ACTIVATIONS, name="activation", where=_WHERE)
-    n_random = check_int(n_random, name="n_random", where=_WHERE, minimum=5)
+    n_random = check_int(n_random, name="n_random", where=_WHERE, minimum=MIN_RANDOM)
     n_splits = check_int(n_splits, name="n_splits", where=_WHERE, minimum=2)
     max_iter = check_int(max_iter, name="max_iter", where=_WHERE, minimum=1)
     batch_size = check_int(batch_size, name="batch_size", where=_WHERE, minimum=1)

@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from factorprobe._options import ABLATION_DECODERS
 from factorprobe.analysis._decoders import (
     PROBABILITY_FLOOR,
     classify,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DECODERS", "decodability", "lda_decode", "score_steps", "top1"]
 
-DECODERS: tuple[str, ...] = ("logistic", "lda")
+DECODERS: tuple[str, ...] = ABLATION_DECODERS
 
 
 def top1(logits: np.ndarray) -> np.ndarray:

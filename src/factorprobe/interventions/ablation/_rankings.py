@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from factorprobe._options import ABLATION_DIRECTIONS
 from factorprobe.dims import FACTOR, INDEX, LAYER, UNIT
 
 __all__ = ["DIRECTIONS", "Ranking", "ablation_order", "resolve_rankings"]
 
-DIRECTIONS: tuple[str, ...] = ("highest", "lowest")
+DIRECTIONS: tuple[str, ...] = ABLATION_DIRECTIONS
 _WHERE = "cumulative_ablation"
 
 TableFn = Callable[[list[str]], xr.Dataset]

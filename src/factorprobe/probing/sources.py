@@ -25,7 +25,8 @@ import xarray as xr
 
 from factorprobe.dims import CHANNEL, COL, ROW, STIMULUS
 from factorprobe.probing.models import ProbedModel
-from factorprobe.stimuli.audit import ImageAudit, check_range, refuse_blank_space
+from factorprobe.stimuli.audit import ImageAudit, check_range
+from factorprobe.stimuli.render import refuse_blank_space
 
 _WHERE = "capture"
 _IMAGE = "image"

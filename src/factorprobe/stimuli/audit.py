@@ -174,51 +174,6 @@ class ImageAudit:
         return f"{index} ({values})" if values else str(index)
 
 
-def refuse_blank_space(space: object, *, canvas: object, mode: str | None, where: str) -> None:
-    """Refuse, before anything is rendered in full, a space whose objects all draw nothing.
-
-    An object's ink (its coverage summed over pixels, times its contrast) does not depend on
-    where it is drawn, so one rendering per distinct object at the canvas centre tells which
-    stimuli would be blank. Spaces with more than 2000 distinct objects are left to the check
-    of the rendered images.
-
-    Raises
-    ------
-    ValueError
-        Every stimulus (of two or more) would be blank.
-    """
-    from factorprobe.stimuli.factors import FactorSpace, _canvas_shape
-    from factorprobe.stimuli.render import render
-
-    assert isinstance(space, FactorSpace)
-    n = len(space)
-    drawn = [f for f in space.factors if f not in ("x", "y")]
-    if n < 2:
-        return
-    table = space.to_dataframe()[drawn].drop_duplicates()
-    if len(table) > 2000:
-        return
-    height, width = _canvas_shape(canvas, where)  # type: ignore[arg-type]
-    data = {f: table[f].to_numpy() for f in drawn}
-    data |= {"x": np.full(len(table), width / 2), "y": np.full(len(table), height / 2)}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", StimulusWarning)
-            rendered = render(FactorSpace(data), canvas=canvas, mode=mode)  # type: ignore[arg-type]
-    except (ValueError, TypeError):  # e.g. sprites: the sweep's own rendering says why
-        return
-    images = rendered["image"].values
-    ink = _ink(images.reshape(len(table), -1)) / images.shape[-1]
-    if (ink < BLANK_INK).all():
-        values = table.iloc[0].tolist()
-        first = ", ".join(f"{f}={_text(v)}" for f, v in zip(drawn, values, strict=True))
-        raise ValueError(
-            f"All {n} stimuli for {where} would be blank (less than {BLANK_INK:g} px of ink, "
-            f"e.g. {first}): any information measured would be rounding noise; check "
-            f"contrast, foreground, background and sizes."
-        )
-
-
 def _ink(flat: np.ndarray) -> np.ndarray:
     """Per row, the sum of ``|pixel - first pixel|`` where it is below ``BLANK_INK + 1``.
 

@@ -73,8 +73,8 @@ def capture(
     overwrite : bool, default=False
         Replace a store made with a different configuration instead of refusing it.
     progress : bool, str or None, default=None
-        Show a progress bar; None shows one when standard error is a terminal; a string
-        labels it (e.g. with the run's name) instead of the model's name, shown as for None.
+        Show a progress bar; None shows one when standard error is a terminal; a string shows
+        one labelled with it (e.g. the run's name) instead of the model's name.
     resize : bool, default=False
         Resample stimuli whose canvas differs from the model's input size (bilinear,
         antialiased). This changes sizes and positions in pixels, so it is off by default and a
@@ -135,7 +135,7 @@ def capture(
     torch_device = resolve_device(device)
     label = progress if isinstance(progress, str) else None
     # tqdm shows a bar with disable=None only when standard error is a terminal
-    disable = None if progress is None or isinstance(progress, str) else not progress
+    disable = None if progress is None else not progress
     if store is None:
         return _to_memory(model, targets, source, units, attrs, torch_device, disable, label)
     if source.n is None or source.coords is None or source.fingerprint is None:

@@ -25,7 +25,8 @@ import torch
 import xarray as xr
 import zarr
 
-from factorprobe.analysis import planted_units, tuning_curves, unit_table
+from factorprobe.analysis import tuning_curves, unit_table
+from factorprobe.analysis.planted import planted_units
 from factorprobe.cli import main
 from factorprobe.probing import capture, load_model, open_activations, to_netcdf
 from factorprobe.stimuli import grid, render

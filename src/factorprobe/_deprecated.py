@@ -35,6 +35,67 @@ ANALYSIS_MOVED = {
     "planted_units": "factorprobe.analysis.planted",
 }
 
+#: names renamed in 0.2 so that one name has one meaning: module -> {old name: new name}; the
+#: old name, read from the module, warns and returns the object of the new one
+RENAMED = {
+    "factorprobe.stimuli": {"factor_dependence": "factor_mutual_information"},
+    "factorprobe.stimuli.dependence": {"factor_dependence": "factor_mutual_information"},
+    "factorprobe.analysis": {"factor_dependence": "design_dependence"},
+    "factorprobe.analysis.design": {"factor_dependence": "design_dependence"},
+}
+
+#: keyword parameters renamed in 0.2: function -> {old keyword: new keyword}
+RENAMED_KEYWORDS = {
+    "two_way_anova": {"correction": "multiple_testing"},
+    "run": {"quiet": "progress"},
+    "capture_run": {"quiet": "progress"},
+}
+
+
+def renamed_name(module: str, name: str) -> object:
+    """The object a renamed ``module.name`` now has another name for, with a warning.
+
+    Parameters
+    ----------
+    module : str
+        The dotted path of the module the name is read from (a key of :data:`RENAMED`).
+    name : str
+        The old name.
+
+    Raises
+    ------
+    AttributeError
+        ``name`` was not renamed in ``module``.
+    """
+    new = RENAMED.get(module, {}).get(name)
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{module}.{name} is renamed {module}.{new}; the old name works until the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(module), new)
+
+
+def renamed_keyword(function: str, old: str) -> None:
+    """Warn that the keyword ``old`` of ``function`` is renamed (the caller maps its value).
+
+    Parameters
+    ----------
+    function : str
+        The function's name (a key of :data:`RENAMED_KEYWORDS`).
+    old : str
+        The old keyword, which the caller received.
+    """
+    new = RENAMED_KEYWORDS[function][old]
+    warnings.warn(
+        f"The {old!r} parameter of {function} is renamed {new!r}; the old name works until "
+        f"the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
 
 def moved_name(package: str, name: str, new: str) -> object:
     """The object ``name`` from module ``new``, with a warning that ``package.name`` moved.

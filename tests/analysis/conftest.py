@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from factorprobe.analysis import planted_units
+from factorprobe.analysis.planted import planted_units
 
 
 def make_acts(values, **factors) -> xr.DataArray:

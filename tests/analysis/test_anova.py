@@ -36,7 +36,7 @@ def test_hand_computed_two_by_two():
     # grand mean 5.5; A means 4, 7; B means 2.5, 8.5; cells 2, 6, 3, 11
     # SS_A = 4·(1.5² + 1.5²) = 18, SS_B = 4·(3² + 3²) = 72, SS_cells = 2·49 = 98 -> SS_AB = 8,
     # SS_E = 8 · 1² = 8 on 4 df, MS_E = 2
-    res = two_way_anova(_acts(TINY_R, a=TINY_A, b=TINY_B), ("a", "b"), correction="none")
+    res = two_way_anova(_acts(TINY_R, a=TINY_A, b=TINY_B), ("a", "b"), multiple_testing="none")
     assert res["effect"].values.tolist() == ["a", "b", "a:b"]
     np.testing.assert_allclose(res["ss"].values[0], [18.0, 72.0, 8.0])
     np.testing.assert_allclose(res["ss_error"].values, [8.0])
@@ -54,7 +54,7 @@ def test_hand_computed_two_by_two():
 def test_model_sums_agree_with_scipy_one_way_on_cells():
     s, x, _ = _design(n_s=3, n_x=4, n_y=1, repeats=5)
     r = np.random.default_rng(0).normal(size=(s.size, 4)) + 0.5 * (s * x)[:, None]
-    res = two_way_anova(_acts(r, size=s, x=x), ("size", "x"), correction="none")
+    res = two_way_anova(_acts(r, size=s, x=x), ("size", "x"), multiple_testing="none")
     cells = s * 4 + x
     for u in range(4):
         groups = [r[cells == c, u] for c in range(12)]
@@ -76,7 +76,7 @@ def test_unbalanced_type_ii_matches_raw_least_squares():
     keep[np.unique(s * 3 + x, return_index=True)[1]] = True
     s, x = s[keep], x[keep]
     r = rng.normal(size=(s.size, 3)) + np.stack([s, s * x, (x == 1) * 2.0], 1)
-    res = two_way_anova(_acts(r, size=s, x=x), ("size", "x"), correction="none")
+    res = two_way_anova(_acts(r, size=s, x=x), ("size", "x"), multiple_testing="none")
     one = np.ones((s.size, 1))
     da = np.eye(3)[s][:, 1:]
     db = np.eye(3)[x][:, 1:]
@@ -141,7 +141,7 @@ def test_null_units_are_calibrated():
     s, x, y = _design(repeats=2)
     r = np.random.default_rng(5).standard_normal((s.size, 400))
     acts = _acts(r, size=s, x=x, y=y)
-    raw = two_way_anova(acts, correction="none")
+    raw = two_way_anova(acts, multiple_testing="none")
     p = raw["p_value"].values.ravel()
     assert stats.kstest(p, "uniform").pvalue > 0.01
     assert 0.03 < (p < 0.05).mean() < 0.07
@@ -164,22 +164,22 @@ def test_bh_families_are_layers():
         p = res["p_value"].values[members]
         expected = stats.false_discovery_control(p.ravel()).reshape(p.shape)
         np.testing.assert_allclose(res["q_value"].values[members], expected)
-    assert res.attrs["family"] == "layer" and res.attrs["correction"] == "bh"
+    assert res.attrs["family"] == "layer" and res.attrs["multiple_testing"] == "bh"
 
 
 def test_invariances_and_parity():
     acts, _ = _planted(n_units=2, noise=0.3, seed=3)
-    base = two_way_anova(acts, correction="none")
+    base = two_way_anova(acts, multiple_testing="none")
     order = np.random.default_rng(0).permutation(acts.sizes["unit"])
     xr.testing.assert_allclose(
-        two_way_anova(acts.isel(unit=order), correction="none"), base.isel(unit=order)
+        two_way_anova(acts.isel(unit=order), multiple_testing="none"), base.isel(unit=order)
     )
     relabelled = acts.assign_coords(
         size=("stimulus", 500.0 - acts["size"].values ** 2), y=("stimulus", -acts["y"].values)
     )
-    xr.testing.assert_allclose(two_way_anova(relabelled, correction="none"), base)
+    xr.testing.assert_allclose(two_way_anova(relabelled, multiple_testing="none"), base)
     affine = (3.0 * acts + 100.0).assign_attrs(acts.attrs)
-    scaled = two_way_anova(affine, correction="none")
+    scaled = two_way_anova(affine, multiple_testing="none")
     for name in ("f", "p_value", "eta_squared", "omega_squared"):
         np.testing.assert_allclose(scaled[name], base[name], rtol=1e-8)
     np.testing.assert_allclose(scaled["ss"], 9.0 * base["ss"], rtol=1e-8)
@@ -218,7 +218,11 @@ def test_dask_input_gives_same_result_and_input_untouched():
     ("kwargs", "error", "match"),
     [
         ({"alpha": 1.5}, ValueError, r"'alpha' parameter of two_way_anova must be a finite"),
-        ({"correction": "holm"}, ValueError, r"'correction' .* one of 'bh', 'none'; got 'holm'"),
+        (
+            {"multiple_testing": "holm"},
+            ValueError,
+            r"'multiple_testing' .* one of 'bh', 'none'; got 'holm'",
+        ),
         ({"factors": ("size", "colour")}, KeyError, r"Factor 'colour' of two_way_anova"),
         ({"factors": ("x", "position")}, ValueError, r"two different factors; 'x' and 'position'"),
         ({"factors": "size"}, ValueError, r"two_way_anova needs a pair of factor names"),

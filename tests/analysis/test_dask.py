@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from dask.callbacks import Callback
 
-from factorprobe.analysis import planted_units
+from factorprobe.analysis.planted import planted_units
 from factorprobe.analysis.table import unit_table
 
 FACTORS = ["size", "x", "y", "position"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from factorprobe.analysis import planted_units, unit_table
+from factorprobe.analysis import unit_table
 from factorprobe.analysis._restricted import design_strata, restricted_shuffles
 from factorprobe.analysis.design import factor_codes
+from factorprobe.analysis.planted import planted_units
 
 KINDS = ("size", "position", "additive", "conjunctive", "mixed")
 MIXES = (0.03, 0.1, 0.3)

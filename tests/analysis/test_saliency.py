@@ -11,8 +11,8 @@ import xarray as xr
 from torch import nn
 
 import factorprobe as fp
-from factorprobe.analysis import saliency
 from factorprobe.dims import COL, INDEX, LAYER, ROW, STIMULUS, UNIT
+from factorprobe.interventions import saliency
 
 SIDE = 6  # px: the canvas of the hand-built models
 

@@ -7,10 +7,10 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from factorprobe.analysis import benjamini_hochberg
 from factorprobe.analysis._kernels.plugin import gtest_pvalue, joint_counts, plugin_mi
 from factorprobe.analysis.quantize import quantile_bins
 from factorprobe.analysis.significance import (
+    benjamini_hochberg,
     max_statistic_pvalues,
     permuted_codes,
     pvalues_from_null,

@@ -10,11 +10,11 @@ import xarray as xr
 
 from factorprobe.analysis import (
     DesignDependenceWarning,
-    benjamini_hochberg,
-    factor_dependence,
+    design_dependence,
     mutual_information,
     unit_table,
 )
+from factorprobe.analysis.significance import benjamini_hochberg
 
 CORE_FACTOR = ["mi", "mi_raw", "p_value", "q_value", "kl_selectivity"]
 CORE_UNIT = ["entropy", "selectivity", "modularity", "preferred_factor"]
@@ -116,7 +116,7 @@ def test_design_dependence_warns_and_points_to_conditional_mi(make_acts):
     crossed = make_acts(rng.normal(size=(112, 3)), size=size, x=np.arange(112) % 4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        dep = factor_dependence(crossed, ["size", "x"])
+        dep = design_dependence(crossed, ["size", "x"])
         unit_table(crossed, factors=["size", "x"], n_permutations=50)
     assert float(dep.sel(factor="size", other_factor="x")) == pytest.approx(0.0, abs=1e-12)
 

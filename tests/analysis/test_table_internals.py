@@ -10,9 +10,10 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factorprobe.analysis import _kernels, _table_stages, planted_units
+from factorprobe.analysis import _kernels, _table_stages
 from factorprobe.analysis._estimate import Estimation, Prepared, prepare
 from factorprobe.analysis.design import FactorCodes
+from factorprobe.analysis.planted import planted_units
 from factorprobe.analysis.quantize import quantile_bins, quantile_bins_columns, quantize
 from factorprobe.analysis.table import unit_table
 

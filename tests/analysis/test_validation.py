@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from factorprobe.analysis import planted_units, unit_table
+from factorprobe.analysis import unit_table
+from factorprobe.analysis.planted import planted_units
 
 CLEAR_SNR = 0.1  # "clearly selective": tuning variance at least a tenth of the noise variance
 

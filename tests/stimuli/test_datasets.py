@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from factorprobe.dims import CHANNEL, COL, ROW, STIMULUS
-from factorprobe.stimuli import factor_dependence, load_dsprites
+from factorprobe.stimuli import factor_mutual_information, load_dsprites
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_loads_images_and_factors_as_coordinates(tiny):
     np.testing.assert_array_equal(stim["x"].values, values[:, 4])
     assert stim["x"].attrs["units"].startswith("fraction of canvas")
     assert stim.attrs["canvas"] == 8 and stim.attrs["source"] == "dsprites"
-    dep = factor_dependence(stim)
+    dep = factor_mutual_information(stim)
     assert np.all(dep.values[~np.eye(dep.shape[0], dtype=bool)] == 0)  # a full factorial
 
 

@@ -11,10 +11,10 @@ saliency) in :mod:`factorprobe.interventions`.
 
 from __future__ import annotations
 
-from factorprobe._deprecated import ANALYSIS_MOVED, moved_name
+from factorprobe._deprecated import ANALYSIS_MOVED, RENAMED, moved_name, renamed_name
 from factorprobe.analysis.anova import two_way_anova
 from factorprobe.analysis.basis import basis_comparison
-from factorprobe.analysis.design import DesignDependenceWarning, factor_dependence
+from factorprobe.analysis.design import DesignDependenceWarning, design_dependence
 from factorprobe.analysis.directions import directions, principal_components, random_directions
 from factorprobe.analysis.disentanglement import disentanglement
 from factorprobe.analysis.information import (
@@ -41,6 +41,8 @@ from factorprobe.analysis.tuning import response_map, separability, tolerance, t
 def __getattr__(name: str) -> object:
     if name in ANALYSIS_MOVED:  # moved in 0.2: interventions, building blocks, synthetic data
         return moved_name("factorprobe.analysis", name, ANALYSIS_MOVED[name])
+    if name in RENAMED[__name__]:  # one name per meaning, 0.2
+        return renamed_name(__name__, name)
     raise AttributeError(f"module 'factorprobe.analysis' has no attribute {name!r}")
 
 
@@ -51,10 +53,10 @@ __all__ = [
     "co_information",
     "conditional_mutual_information",
     "decoding",
+    "design_dependence",
     "directions",
     "disentanglement",
     "entropy",
-    "factor_dependence",
     "kl_selectivity",
     "linearity",
     "mean_response_selectivity",

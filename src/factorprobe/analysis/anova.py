@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from factorprobe._deprecated import renamed_keyword
 from factorprobe._validation import check_choice, check_real
 from factorprobe.analysis import _kernels
 from factorprobe.analysis.design import FactorCodes
@@ -23,11 +24,12 @@ from factorprobe.analysis.significance import benjamini_hochberg
 from factorprobe.analysis.tuning import factor_pair
 from factorprobe.dims import STIMULUS, UNIT
 
-__all__ = ["CATEGORIES", "EFFECT", "two_way_anova"]
+__all__ = ["CATEGORIES", "EFFECT", "MULTIPLE_TESTING", "two_way_anova"]
 
 EFFECT = "effect"
-Correction = Literal["bh", "none"]
-CORRECTIONS: tuple[str, ...] = get_args(Correction)
+MultipleTesting = Literal["bh", "none"]
+#: multiple-testing procedures: Benjamini-Hochberg q-values per layer, or none
+MULTIPLE_TESTING: tuple[str, ...] = get_args(MultipleTesting)
 # mixed-selectivity classes, in the order of the integer codes the kernel returns
 CATEGORIES: tuple[str, ...] = ("none", "pure", "linear_mixed", "nonlinear_mixed")
 # sums of squares below this fraction of the total are rounding error (noise-free responses)
@@ -71,7 +73,8 @@ def two_way_anova(
     factors: Sequence[str] = ("size", "position"),
     *,
     alpha: float = 0.05,
-    correction: Correction = "bh",
+    multiple_testing: MultipleTesting = "bh",
+    correction: MultipleTesting | None = None,
 ) -> xr.Dataset:
     """Two-way ANOVA of every unit: F-tests, partial η² and ω², and the mixed-selectivity class.
 
@@ -89,7 +92,7 @@ def two_way_anova(
       bias-corrected population estimate; N stimuli).
 
     An effect is significant when its q-value (Benjamini–Hochberg over all unit × effect tests
-    of a layer, ``correction="bh"``) or its p-value (``"none"``) is below ``alpha``. The class
+    of a layer, ``multiple_testing="bh"``) or its p-value (``"none"``) is below ``alpha``. The class
     of a unit: ``nonlinear_mixed`` if the interaction is significant (whatever the main effects);
     else ``linear_mixed`` if both main effects are; else ``pure`` if one is; else ``none``.
     Sums of squares below 1e-10 of the unit's total are set to 0, so noise-free additive
@@ -99,23 +102,27 @@ def two_way_anova(
     ----------
     acts : DataArray
         Responses with dims ``("stimulus", "unit")``, the factors on ``stimulus`` and
-        (optionally) ``layer`` on ``unit``, which defines the families of the correction.
+        (optionally) ``layer`` on ``unit``, which defines the families of the multiple testing.
     factors : pair of str, default=("size", "position")
         The two factors (or groups); they must not share a member.
     alpha : float, default=0.05
         Significance level of the class, in [0, 1].
-    correction : {"bh", "none"}, default="bh"
-        Multiple-comparison correction across units (and the three effects), per layer.
+    multiple_testing : {"bh", "none"}, default="bh"
+        Multiple-testing procedure across units (and the three effects), per layer:
+        Benjamini–Hochberg q-values, or none (``correction`` in factorprobe means bias
+        correction of an estimate).
+    correction : {"bh", "none"}, optional
+        Deprecated name of ``multiple_testing`` (until the next release; warns).
 
     Returns
     -------
     Dataset
         Over ``("unit", "effect")`` with ``effect = [A, B, "A:B"]``: ``ss`` (units of ``acts``
-        squared), ``f``, ``p_value``, ``q_value`` (equal to ``p_value`` with ``correction=
-        "none"``), ``eta_squared``, ``omega_squared`` (fractions of variance) and
+        squared), ``f``, ``p_value``, ``q_value`` (equal to ``p_value`` with
+        ``multiple_testing="none"``), ``eta_squared``, ``omega_squared`` (fractions of variance) and
         ``significant`` (bool); ``df`` over ``effect``; ``ss_error`` and ``category`` (one of
         ``"none"``, ``"pure"``, ``"linear_mixed"``, ``"nonlinear_mixed"``) over ``unit``.
-        Attrs: ``df_error``, ``n_stimuli``, ``alpha``, ``correction``, ``ss_type="II"``.
+        Attrs: ``df_error``, ``n_stimuli``, ``alpha``, ``multiple_testing``, ``ss_type="II"``.
 
     Raises
     ------
@@ -159,7 +166,10 @@ def two_way_anova(
     where = "two_way_anova"
     acts = check_responses(acts, where=where)
     alpha = check_real(alpha, name="alpha", where=where, minimum=0.0, maximum=1.0)
-    check_choice(correction, CORRECTIONS, name="correction", where=where)
+    if correction is not None:
+        renamed_keyword(where, "correction")
+        multiple_testing = correction
+    check_choice(multiple_testing, MULTIPLE_TESTING, name="multiple_testing", where=where)
     a, b = factor_pair(acts, factors, where=where)
     design = _design(a, b, where=where)
     ss = xr.apply_ufunc(
@@ -197,7 +207,7 @@ def two_way_anova(
         ds[name] = ((UNIT, EFFECT), value)
     ds["df"] = (EFFECT, df[:3])
     ds["ss_error"] = (UNIT, ss_err)
-    if correction == "bh":
+    if multiple_testing == "bh":
         ds["q_value"] = ((UNIT, EFFECT), benjamini_hochberg(ds["p_value"]).values)
     else:
         ds["q_value"] = ds["p_value"].copy()
@@ -220,8 +230,8 @@ def two_way_anova(
         "df_error": float(df[3]),
         "n_stimuli": n_stim,
         "alpha": alpha,
-        "correction": correction,
-        "family": "layer" if correction == "bh" else "none",
+        "multiple_testing": multiple_testing,
+        "family": "layer" if multiple_testing == "bh" else "none",
         "test": "F-test per effect",
     }
     return ds.transpose(UNIT, EFFECT)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from factorprobe._deprecated import renamed_name
 from factorprobe._validation import check_real
 from factorprobe.analysis import _kernels
 from factorprobe.dims import FACTOR, FACTOR_GROUPS, STIMULUS
 
-__all__ = ["DesignDependenceWarning", "FactorCodes", "factor_codes", "factor_dependence"]
+__all__ = ["DesignDependenceWarning", "FactorCodes", "design_dependence", "factor_codes"]
 
 OTHER_FACTOR = "other_factor"
 
@@ -146,7 +147,7 @@ def factor_codes(
     return FactorCodes(factor, codes, n_levels, levels, tuple(members))
 
 
-def factor_dependence(
+def design_dependence(
     obj: xr.DataArray | xr.Dataset,
     factors: Sequence[str] = ("size", "position"),
     *,
@@ -187,18 +188,18 @@ def factor_dependence(
     >>> a = xr.DataArray(np.zeros((4, 1)), dims=("stimulus", "unit"),
     ...                  coords={"size": ("stimulus", [1, 1, 2, 2]),
     ...                          "x": ("stimulus", [1, 2, 1, 2])})
-    >>> float(factor_dependence(a, ["size", "x"]).sel(factor="size", other_factor="x"))
+    >>> float(design_dependence(a, ["size", "x"]).sel(factor="size", other_factor="x"))
     0.0
     """
-    tolerance = check_real(tolerance, name="tolerance", where="factor_dependence", minimum=0.0)
+    tolerance = check_real(tolerance, name="tolerance", where="design_dependence", minimum=0.0)
     names = list(factors)
-    coded = [factor_codes(obj, f, where="factor_dependence") for f in names]
+    coded = [factor_codes(obj, f, where="design_dependence") for f in names]
     out = check_dependence(coded, tolerance=tolerance, stacklevel=3)
     return xr.DataArray(
         out,
         dims=(FACTOR, OTHER_FACTOR),
         coords={FACTOR: names, OTHER_FACTOR: names},
-        name="factor_dependence",
+        name="design_dependence",
         attrs={"units": "fraction of min(H(F_a), H(F_b))", "estimator": "plugin"},
     )
 
@@ -206,7 +207,7 @@ def factor_dependence(
 def check_dependence(
     coded: Sequence[FactorCodes], *, tolerance: float = 0.01, stacklevel: int = 2
 ) -> np.ndarray:
-    """The dependence matrix of :func:`factor_dependence` from factor codes, with its warning.
+    """The dependence matrix of :func:`design_dependence` from factor codes, with its warning.
 
     A pair whose joint level counts are the outer product of its level counts over the stimuli
     (a fully crossed design, balanced or not) is independent: its MI is exactly 0, so only the
@@ -291,3 +292,7 @@ def joint_factor(a: FactorCodes, b: FactorCodes, *, where: str) -> FactorCodes:
         )
     levels = tuple((a.levels[i], b.levels[j]) for i, j in pairs)
     return FactorCodes(f"{a.name}*{b.name}", codes, len(pairs), levels, (*a.members, *b.members))
+
+
+def __getattr__(name: str) -> object:
+    return renamed_name(__name__, name)  # factor_dependence, renamed in 0.2

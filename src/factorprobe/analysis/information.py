@@ -196,7 +196,7 @@ def conditional_mutual_information(
     """Conditional mutual information I(R; F_a | F_b) = I(R; F_a, F_b) − I(R; F_b), in bits.
 
     What a unit tells about ``factor`` beyond what ``given`` explains: the measure to use when
-    the design confounds the two (:func:`~factorprobe.analysis.factor_dependence` warns).
+    the design confounds the two (:func:`~factorprobe.analysis.design_dependence` warns).
 
     Parameters
     ----------

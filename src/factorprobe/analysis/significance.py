@@ -216,5 +216,5 @@ def benjamini_hochberg(p_value: xr.DataArray, *, by: str | None = LAYER) -> xr.D
         )
     out = ordered.copy(data=q).transpose(*p_value.dims)
     out.name = "q_value"
-    out.attrs = {"correction": "benjamini-hochberg", "family": by or "all"}
+    out.attrs = {"multiple_testing": "benjamini-hochberg", "family": by or "all"}
     return out

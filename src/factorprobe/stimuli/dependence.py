@@ -1,4 +1,4 @@
-"""Factor dependence of a design: pairwise mutual information between its factors, in bits.
+"""Pairwise mutual information between the factors of a design, in bits.
 
 Marginal MI between a unit and a factor confounds factors that the design does not cross
 independently (random designs, sizes that restrict positions, points dropped for not fitting);
@@ -12,9 +12,12 @@ from typing import Final, Literal
 import numpy as np
 import xarray as xr
 
+from factorprobe._deprecated import renamed_name
 from factorprobe._validation import check_choice, check_int
 from factorprobe.dims import STIMULUS
 from factorprobe.stimuli.factors import FactorSpace
+
+__all__ = ["factor_mutual_information"]
 
 _ESTIMATORS: Final[tuple[str, ...]] = ("plugin", "miller_madow")
 
@@ -44,7 +47,7 @@ def _mutual_information(a: np.ndarray, b: np.ndarray, estimator: str) -> float:
     return max(mi, 0.0) if estimator == "plugin" else mi
 
 
-def factor_dependence(
+def factor_mutual_information(
     design: FactorSpace | xr.Dataset,
     *,
     factors: list[str] | None = None,
@@ -89,11 +92,11 @@ def factor_dependence(
     Examples
     --------
     >>> from factorprobe.stimuli import grid
-    >>> dep = factor_dependence(grid(size=[16, 32], x=[60, 112, 164], y=[112]))
+    >>> dep = factor_mutual_information(grid(size=[16, 32], x=[60, 112, 164], y=[112]))
     >>> float(dep.sel(factor_a="size", factor_b="x"))
     0.0
     """
-    where = "factor_dependence"
+    where = "factor_mutual_information"
     n_bins = check_int(n_bins, name="n_bins", where=where, minimum=2)
     max_levels = check_int(max_levels, name="max_levels", where=where, minimum=1)
     check_choice(estimator, _ESTIMATORS, name="estimator", where=where)
@@ -107,7 +110,7 @@ def factor_dependence(
         }
     else:
         raise TypeError(
-            f"factor_dependence takes a FactorSpace or a stimuli Dataset; got "
+            f"factor_mutual_information takes a FactorSpace or a stimuli Dataset; got "
             f"{type(design).__name__}."
         )
     names = list(table) if factors is None else list(factors)
@@ -126,7 +129,7 @@ def factor_dependence(
         out,
         dims=("factor_a", "factor_b"),
         coords={"factor_a": names, "factor_b": names},
-        name="factor_dependence",
+        name="factor_mutual_information",
         attrs={
             "units": "bits",
             "estimator": estimator,
@@ -136,3 +139,7 @@ def factor_dependence(
             "binning": "levels as labels up to max_levels distinct values, else quantile bins",
         },
     )
+
+
+def __getattr__(name: str) -> object:
+    return renamed_name(__name__, name)  # factor_dependence, renamed in 0.2

@@ -330,7 +330,7 @@ def _tiny_config(folder: Path, **model: object) -> RunConfig:
 
 def test_python_model_is_imported_from_the_config_folder_and_captured(tmp_path):
     config = _tiny_config(tmp_path)
-    store = capture_run(config, tmp_path / "out", quiet=True)
+    store = capture_run(config, tmp_path / "out", progress=False)
     acts = open_activations(store).load()
     assert acts.shape[0] == 12
     assert acts.attrs["model"] == "python:tinynet_h10:build"
@@ -382,7 +382,7 @@ def test_python_model_weights_that_do_not_fit_are_refused(tmp_path):
 def test_default_run_finishes_within_two_minutes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     started = time.perf_counter()
-    folder = run(quiet=True)
+    folder = run(progress="none")
     seconds = time.perf_counter() - started
     assert folder == Path("factorprobe-results")
     units = pd.read_parquet(folder / "units.parquet")

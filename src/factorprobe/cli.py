@@ -228,10 +228,9 @@ def _run_run(args: argparse.Namespace) -> None:
     folder = run(
         args.config,
         out=args.out,
-        quiet=args.quiet,
         overwrite=args.overwrite,
         scheduler=args.scheduler,
-        progress=args.progress,
+        progress="none" if args.quiet else args.progress,
     )
     if not args.quiet:
         single = folder / "report.html"

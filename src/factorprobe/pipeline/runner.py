@@ -40,6 +40,7 @@ from typing import Any
 import xarray as xr
 from tqdm.auto import tqdm
 
+from factorprobe._deprecated import renamed_keyword
 from factorprobe.dims import LAYER
 from factorprobe.io.files import atomic_output
 from factorprobe.io.saved import (
@@ -95,10 +96,10 @@ def run(
     config: ConfigLike = None,
     *,
     out: str | os.PathLike[str] | None = None,
-    quiet: bool = False,
+    quiet: bool | None = None,
     overwrite: bool | None = None,
     scheduler: str | None = None,
-    progress: str = "auto",
+    progress: str | bool | None = "auto",
 ) -> Path:
     """Render, capture, analyse and plot every run of a configuration; write its results folder.
 
@@ -109,8 +110,8 @@ def run(
         every fully connected layer, the default analysis (docs/run.md).
     out : path-like, optional
         Results folder; default the configuration's ``[output] folder``.
-    quiet : bool, default=False
-        No progress and no notes (as ``progress="none"``).
+    quiet : bool, optional
+        Deprecated (until the next release; warns): ``quiet=True`` is ``progress="none"``.
     overwrite : bool, optional
         Replace an existing results folder made with another configuration; default the
         configuration's ``[output] overwrite``. Only a folder factorprobe made (its marked
@@ -124,9 +125,10 @@ def run(
         configuration's ``[dask] scheduler``. Not compared when deciding reuse (the tables are
         identical on every scheduler; a capture on worker processes can differ at float32
         rounding: docs/reliability.md).
-    progress : {"auto", "bars", "lines", "none"}, default="auto"
-        Progress bars, plain log lines (one per finished stage, naming the run), or nothing;
-        ``"auto"``: bars when standard error is a terminal, else lines.
+    progress : {"auto", "bars", "lines", "none"}, bool or None, default="auto"
+        Progress bars, plain log lines (one per finished stage, naming the run), or nothing
+        (no notes either); ``"auto"``: bars when standard error is a terminal, else lines. As
+        elsewhere in factorprobe, None and True mean ``"auto"`` and False means ``"none"``.
 
     Returns
     -------
@@ -144,7 +146,12 @@ def run(
     ValueError, TypeError, KeyError, OSError
         Invalid configuration, model, layers or factors (one-line messages).
     """
-    mode = resolve_mode(progress, quiet)
+    if quiet is not None:
+        renamed_keyword("run", "quiet")
+        progress = "none" if quiet else progress
+    # progress as the rest of the library takes it: None and True are "auto", False "none"
+    named = progress if isinstance(progress, str) else ("none" if progress is False else "auto")
+    mode = resolve_mode(named, False)
     configs = _as_configs(config)
     if scheduler is not None:
         scheduler = checked_scheduler(scheduler, "The 'scheduler' parameter of run")
@@ -173,7 +180,13 @@ def run(
     return root
 
 
-def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool = False) -> Path:
+def capture_run(
+    config: RunConfig,
+    out: str | os.PathLike[str],
+    *,
+    progress: bool | None = None,
+    quiet: bool | None = None,
+) -> Path:
     """Render the run's grid and capture the model's layers; write the activations to ``out``.
 
     The capture streams to a zarr store batch by batch, so calling this again with the same
@@ -192,8 +205,10 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         store ``.activations-capture.zarr``, removed once the file is written), with
         ``[output] plots`` a contact sheet ``plots/stimuli.png``, and with ``[output] stimuli``
         ``stimuli.nc``.
-    quiet : bool, default=False
-        No progress bar.
+    progress : bool or None, default=None
+        A progress bar (on a terminal only when None); False for none.
+    quiet : bool, optional
+        Deprecated (until the next release; warns): ``quiet=True`` is ``progress=False``.
 
     Returns
     -------
@@ -209,6 +224,9 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
     from factorprobe import probing
     from factorprobe.probing.capture import model_sources
 
+    if quiet is not None:
+        renamed_keyword("capture_run", "quiet")
+        progress = False if quiet else progress
     out = Path(out)
     model = load_run_model(config.model, base_dir=config.base_dir)
     space, source = run_stimuli(config, model)
@@ -230,7 +248,7 @@ def capture_run(config: RunConfig, out: str | os.PathLike[str], *, quiet: bool =
         activation=config.model.activation,
         batch_size=config.model.batch_size,
         device=config.model.device,
-        progress=f"{config.name}: capture" if _show(quiet) else False,
+        progress=f"{config.name}: capture" if _show(progress is False) else False,
         scheduler=None if config.dask.scheduler in LOCAL_SCHEDULERS else config.dask.scheduler,
     )
     _, batches = _resume.finished_chunks(store)
@@ -423,7 +441,7 @@ def _stages(config: RunConfig, work: Path, progress: Progress) -> None:
 
         with timed(timings, "capture"), progress.watch("capture", batches):
             store = _resume.resume_capture(
-                config, work, lambda: capture_run(config, work, quiet=quiet)
+                config, work, lambda: capture_run(config, work, progress=not quiet)
             )
         captured = (read_manifest(work) or {}).get("capture", {})
         progress.stage(

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from factorprobe.analysis import planted_units, unit_table
+from factorprobe.pipeline._analysis_outputs import write_report_inputs
 from factorprobe.pipeline.runner import run
 from factorprobe.report.html import layer_summary, write_html
 from tests.report.browser import INSTALL_HINT, find_chromium, load_page
@@ -95,12 +96,15 @@ def results(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def planted_results(tmp_path_factory) -> Path:
     """A results folder made by hand: planted units in a layer with a hostile name, a hostile
-    configuration and run name, activations as NetCDF, no tuning, layer or ablation files."""
+    configuration and run name, activations as NetCDF, the analysis outputs the report draws
+    (random directions, basis comparison, response maps), no tuning, layer or ablation files."""
     folder = tmp_path_factory.mktemp("planted")
     acts = planted_units(kinds=("size", "position"), n_units=3, n_sizes=4, n_x=3, n_y=3, seed=0)
     acts = acts.assign_coords(layer=("unit", np.full(acts.sizes["unit"], EVIL)))
     table = unit_table(acts, n_permutations=200, seed=0)
     table.to_netcdf(folder / "units.nc", engine="h5netcdf")
+    options = {"n_permutations": 200, "seed": 0}
+    write_report_inputs(acts, table, folder, options=options, timings={})
     acts.drop_vars(["kind"]).to_netcdf(folder / "activations.nc", engine="h5netcdf")
     (folder / "config.toml").write_text(f'name = "x"\n# {EVIL}</pre>\n')
     (folder / "manifest.json").write_text(json.dumps({"run": EVIL, "versions": {"numpy": EVIL}}))
@@ -111,7 +115,7 @@ def planted_results(tmp_path_factory) -> Path:
 def planted_report(planted_results) -> Path:
     """Its report, written elsewhere (``out``)."""
     out = planted_results / "elsewhere" / "r.html"
-    assert write_html(planted_results, out=out, n_directions=16, quiet=True) == out
+    assert write_html(planted_results, out=out, quiet=True) == out
     return out
 
 
@@ -191,9 +195,11 @@ def test_missing_optional_files_leave_their_sections_out(planted_report):
     page = _parse(planted_report)
     text = " ".join(page.text)
     assert "Population decoding" not in text and "Cumulative ablation" not in text
-    # tuning curves and maps are computed from the saved activations when tuning/ is missing
+    # no tuning/: no tuning curves, and a note naming the files; the saved maps are drawn
     alts = " ".join(page.attrs_of("img", "alt"))
-    assert "tuning curves" in alts and "response maps" in alts
+    assert "tuning curves" not in alts and "response maps" in alts
+    assert "Not drawn: tuning/x.nc, tuning/y.nc are not in the results folder" in text
+    assert "basis units against random directions" in alts
 
 
 def test_out_writes_elsewhere_atomically(planted_results, planted_report):
@@ -257,6 +263,11 @@ def test_a_folder_without_units_is_refused(tmp_path):
 def test_bad_options_are_named(planted_results, option, value, error, match):
     with pytest.raises(error, match=match):
         write_html(planted_results, **{option: value})
+
+
+def test_n_directions_is_deprecated_and_ignored(planted_results, tmp_path):
+    with pytest.warns(DeprecationWarning, match="'n_directions' parameter of write_html"):
+        write_html(planted_results, out=tmp_path / "r.html", n_directions=16, quiet=True)
 
 
 # --------------------------------------------------------------------------- in a browser

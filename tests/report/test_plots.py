@@ -231,6 +231,24 @@ def test_basis_vs_random_selectivity_one_layer(table, baseline):
     assert "NaN:" in fig.axes[0].texts[0].get_text()
 
 
+def test_basis_vs_random_draws_a_saved_comparison_as_its_own(table, baseline, tmp_path):
+    from factorprobe.pipeline._analysis_outputs import basis_table
+
+    saved = basis_table(table, baseline)
+    for measure in ("selectivity", "mi"):
+        computed = plot_basis_vs_random(table, baseline, measure=measure)
+        drawn = plot_basis_vs_random(table, baseline, measure=measure, comparison=saved)
+        texts = [[t.get_text() for t in ax.texts] for ax in drawn.axes]
+        assert texts == [[t.get_text() for t in ax.texts] for ax in computed.axes]
+        np.testing.assert_array_equal(
+            _png(drawn, tmp_path, f"{measure}-saved"), _png(computed, tmp_path, measure)
+        )
+    with pytest.raises(ValueError, match="computed at the 95th percentile; got percentile=90"):
+        plot_basis_vs_random(table, baseline, percentile=90, comparison=saved)
+    with pytest.raises(KeyError, match="has no row 'selectivity'; it has 'mi · size'"):
+        plot_basis_vs_random(table, baseline, comparison=saved.isel(comparison=[1]))
+
+
 def test_saliency_png(stim, tmp_path):
     sal = _saliency(stim, n_units=2)
     fig = plot_saliency(stim, sal, unit="fc1[1]", n=3, ncols=2)

@@ -286,7 +286,8 @@ def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int
         if absent:
             parts.append(
                 part.note(
-                    f"Not drawn: {', '.join(absent)} is not in the results folder ({RECREATE}; "
+                    f"Not drawn: {', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not "
+                    f"in the results folder ({RECREATE}; "
                     "tuning curves only for the factors of [analysis] tuning, response maps "
                     "only where the stimuli vary the factor's pair)."
                 )

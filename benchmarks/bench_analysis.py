@@ -21,8 +21,10 @@ import time
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
-from factorprobe.analysis import _kernels, factor_codes, planted_units, quantize, unit_table
+from factorprobe.analysis import _kernels, quantize, unit_table
 from factorprobe.analysis._table_stages import n_threads
+from factorprobe.analysis.design import factor_codes
+from factorprobe.analysis.planted import planted_units
 
 FACTORS = ["size", "x", "y", "position"]
 

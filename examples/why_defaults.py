@@ -1,8 +1,9 @@
 """Why the unit table's defaults are the defaults: every configuration in both regimes.
 
-Measures, on planted units whose answers are known (``factorprobe.analysis.planted_units``), the
-default ``unit_table`` (Gaussian copula, shuffle correction, 1000-shuffle permutation p-values,
-restricted null) against the alternatives, in the two regimes of docs/estimators.md:
+Measures, on planted units whose answers are known
+(``factorprobe.analysis.planted.planted_units``), the default ``unit_table`` (Gaussian copula,
+shuffle correction, 1000-shuffle permutation p-values, restricted null) against the alternatives,
+in the two regimes of docs/estimators.md:
 
 1. **noisy samples** (all six kinds at noise 0.25, 0.5 and 1.0, 10 units each, 10 seeds), on
    10 sizes x 10 x 10 positions (10 stimuli per position level) and on 5 x 14 x 14 (5 per
@@ -28,7 +29,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from factorprobe.analysis import planted_units, unit_table
+from factorprobe.analysis import unit_table
+from factorprobe.analysis.planted import planted_units
 
 CONFIGURATIONS = {
     "copula, shuffle, permutation, restricted null (default)": {},

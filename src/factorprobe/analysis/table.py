@@ -186,7 +186,7 @@ def unit_table(
 
     Examples
     --------
-    >>> from factorprobe.analysis import planted_units, unit_table
+    >>> from factorprobe.analysis.planted import planted_units
     >>> acts = planted_units(kinds=("size", "position"), n_units=2, noise=(0.5,), seed=0)
     >>> table = unit_table(acts, n_permutations=200)
     >>> table["preferred_factor"].values.tolist()

@@ -16,7 +16,6 @@ import socket
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from numbers import Integral, Real
 from pathlib import Path
 from types import MappingProxyType
@@ -33,12 +32,21 @@ from factorprobe.probing.checkpoints import (
     load_into,
     read_state_dict,
 )
+from factorprobe.probing.embedded.catalogue import (
+    EMBEDDED_CARD,  # noqa: F401 (re-exported: models.EMBEDDED_CARD)
+    EMBEDDED_NAME,
+    EMBEDDED_TWINS,  # noqa: F401 (re-exported)
+    EMBEDDED_WEIGHTS,
+    TWIN_NOTES,
+    check_twin,
+    embedded_file,
+    embedded_names,
+    model_card,
+    twin_of,
+)
 
 _WHERE = "load_model"
 _HUB_TIMEOUT_S = 3.0
-EMBEDDED_NAME = "embedded"
-EMBEDDED_WEIGHTS = "weights.safetensors"
-EMBEDDED_CARD = "card.json"
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,30 +230,33 @@ def load_model(
 
 
 def describe_models() -> str:
-    """A few lines naming every model source, with the embedded model's held-out accuracy.
+    """A few lines naming every model source, with the embedded models' held-out accuracy.
 
     Returns
     -------
     str
-        What ``factorprobe models`` prints.
+        What ``factorprobe models`` prints: each source, and under ``embedded`` the held-out
+        accuracy of the default network and of each twin (``embedded:relu``, ``embedded:flat``).
     """
-    card = model_card()
-    accuracy = ", ".join(f"{k} {v:.1%}" for k, v in card["heldout_accuracy"].items())
     lines = [f"{prefix}: {text}" for prefix, (_, text) in _SOURCES.items()]
-    lines.insert(1, f"  held-out accuracy: {accuracy} ({card['heldout_stimuli']} stimuli)")
+    embedded = []
+    for name in embedded_names():
+        card = model_card(name)
+        accuracy = ", ".join(f"{k} {v:.1%}" for k, v in card["heldout_accuracy"].items())
+        what = "" if name == EMBEDDED_NAME else f"{TWIN_NOTES[name.partition(':')[2]]}; "
+        embedded.append(
+            f"  {name!r}: {what}held-out accuracy {accuracy} ({card['heldout_stimuli']} stimuli)"
+        )
+    lines[1:1] = embedded
     lines.append("any torch.nn.Module: load_model(module, input_size=..., mean=..., std=...).")
     return "\n".join(lines)
-
-
-def model_card() -> dict[str, Any]:
-    """The embedded model's card: architecture, training configuration, held-out accuracy."""
-    return json.loads(_embedded_file(EMBEDDED_CARD).read_text())
 
 
 @register_source(
     EMBEDDED_NAME,
     "'embedded': factorprobe's own Swish CNN (224 px grayscale, SiLU, 3 FC layers), trained to "
-    "recognise disc, square, triangle and cross; no download needed.",
+    "recognise disc, square, triangle and cross; no download needed. Twins trained the same "
+    "way: 'embedded:relu' (ReLU) and 'embedded:flat' (last feature map flattened into fc1).",
 )
 def _load_embedded(
     name: str,
@@ -259,16 +270,18 @@ def _load_embedded(
 ) -> ProbedModel:
     from factorprobe.probing.embedded.network import SwishCNN
 
-    if name:
-        raise ValueError(f"Unknown model 'embedded:{name}' for {_WHERE}; valid: 'embedded'.")
+    twin = twin_of(f"{EMBEDDED_NAME}:{name}" if name else EMBEDDED_NAME, _WHERE)
+    full_name = f"{EMBEDDED_NAME}:{twin}" if twin else EMBEDDED_NAME
     if pretrained or model_kwargs:
         raise TypeError(
             f"'pretrained' and 'model_kwargs' of {_WHERE} apply to timm models only; the "
             f"embedded model always comes with its weights."
         )
-    path = Path(weights) if weights is not None else _embedded_file(EMBEDDED_WEIGHTS)
+    path = Path(weights) if weights is not None else embedded_file(EMBEDDED_WEIGHTS, twin)
     state, metadata = read_state_dict(path)
     config = _network_config(metadata, path)
+    if twin:
+        check_twin(config, twin, path)
     # the network the metadata declares is built without memory first, so that metadata
     # declaring a huge network is refused before anything is allocated
     if config is not None:
@@ -284,10 +297,10 @@ def _load_embedded(
             f"Train one at another size with 'factorprobe train --input-size'."
         )
     network.eval().to(memory_format=torch.channels_last)
-    described = "factorprobe embedded" if weights is None else str(path)
+    described = f"factorprobe {full_name}" if weights is None else str(path)
     loaded = ProbedModel(
         module=network,
-        name=EMBEDDED_NAME,
+        name=full_name,
         input_size=(size, size),
         mean=mean if mean is not None else tuple(json.loads(metadata.get("mean", "[0.5]"))),
         std=std if std is not None else tuple(json.loads(metadata.get("std", "[0.5]"))),
@@ -439,10 +452,6 @@ def _connect(host: str, port: int) -> None:
         pass
 
 
-def _embedded_file(name: str) -> Path:
-    return Path(str(resources.files("factorprobe.probing.embedded") / name))
-
-
 def _as_input_size(value: object) -> tuple[int, int]:
     if isinstance(value, Integral) and not isinstance(value, bool):
         side = check_int(value, name="input_size", where=_WHERE, minimum=1)
@@ -471,3 +480,6 @@ def _as_floats(value: object, name: str) -> tuple[float, ...]:
 
 
 _FROZEN = True
+
+
+_embedded_file = embedded_file  # the old private name, which tests and scripts use

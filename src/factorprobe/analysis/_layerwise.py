@@ -9,6 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from factorprobe._validation import as_rng
+from factorprobe.analysis._estimate import seed_int
 from factorprobe.analysis.design import FactorCodes, factor_codes
 from factorprobe.analysis.quantize import check_responses
 from factorprobe.dims import LAYER, STIMULUS, UNIT
@@ -72,8 +73,10 @@ def random_state(seed: int | np.random.Generator | None) -> int:
     return int(as_rng(seed).integers(2**31 - 1))
 
 
-def seed_attr(seed: int | np.random.Generator | None) -> int | str:
-    """The seed as a NetCDF-safe attribute (an int, or the kind of seed given)."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return "None" if seed is None else "Generator"
-    return int(seed)
+def seed_attr(seed: int | np.random.Generator | None) -> int:
+    """The int seed a measure draws with and records as ``attrs["seed"]``, so that it reproduces.
+
+    An int seed is itself; None or a Generator gives an int drawn from it (as
+    :func:`~factorprobe.analysis.unit_table` does), so ``attrs["seed"]`` is an int everywhere.
+    """
+    return seed_int(seed)

@@ -169,6 +169,7 @@ def disentanglement(
     n_estimators = check_int(n_estimators, name="n_estimators", where=where, minimum=1)
     values = _continuous_values(checked, codes, where) if sap_factors == "continuous" else None
 
+    seed = seed_attr(seed)
     rng = as_rng(seed)
     state = random_state(rng)
     order = rng.permutation(n_stimuli)
@@ -249,7 +250,7 @@ def disentanglement(
         "test_fraction": TEST_FRACTION,
         "n_train": len(train),
         "n_test": n_test,
-        "seed": seed_attr(seed),
+        "seed": seed,
         "random_state": state,
         "reference": "disentanglement_lib (Locatello et al. 2019); InfoMEC (Hsu et al. 2023)",
     }

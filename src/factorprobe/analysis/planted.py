@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from factorprobe._validation import as_rng, check_choice, check_int, check_real
+from factorprobe.analysis._estimate import seed_int
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
 
 __all__ = ["PlantedKind", "planted_units"]
@@ -107,6 +108,7 @@ def planted_units(
     mixes = [check_real(w, name="mix", where=where, minimum=0.0, maximum=1.0) for w in mix]
     if "mixed" in kinds and not mixes:
         raise ValueError(f"{where} needs at least one value of 'mix' for kind 'mixed'; got [].")
+    seed = seed_int(seed)
     rng = as_rng(seed)
 
     grid = np.stack(np.meshgrid(*[np.linspace(0, 1, n) for n in levels], indexing="ij"), -1)
@@ -166,7 +168,7 @@ def planted_units(
             "position_share": (UNIT, share_of),
         },
         name="activation",
-        attrs={"model": "planted", "seed": -1 if not isinstance(seed, int) else seed},
+        attrs={"model": "planted", "seed": seed},
     )
 
 

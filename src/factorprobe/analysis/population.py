@@ -185,6 +185,7 @@ def decoding(
     max_iter = check_int(max_iter, name="max_iter", where=where, minimum=1)
     for fc in codes:
         check_level_counts(fc, n_splits=n_splits, inner=len(Cs) > 1, where=where)
+    seed = seed_attr(seed)
     state = random_state(seed)
     targets = {fc.name: factor_values(acts, fc) for fc in codes}
 
@@ -263,7 +264,7 @@ def decoding(
         "r2_of_groups": "unweighted mean of the members' R2",
         "n_splits": n_splits,
         "max_iter": max_iter,
-        "seed": seed_attr(seed),
+        "seed": seed,
         "random_state": state,
         "probability_floor": _PROBABILITY_FLOOR,
         "reference": "Xu et al. (2020), ICLR: V-information = H(F) - held-out cross-entropy",

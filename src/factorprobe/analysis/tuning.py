@@ -15,6 +15,7 @@ import xarray as xr
 
 from factorprobe._validation import as_rng, check_int, check_real
 from factorprobe.analysis import _kernels
+from factorprobe.analysis._estimate import seed_int
 from factorprobe.analysis.design import FactorCodes, factor_codes
 from factorprobe.analysis.quantize import check_responses
 from factorprobe.dims import LEVEL, STIMULUS, UNIT
@@ -193,6 +194,7 @@ def tuning_curves(
             stacklevel=2,
         )
     coded = factor_codes(acts, factor, where=where)
+    seed = seed_int(seed)
     weights = _stratified_weights(coded, n_boot, as_rng(seed))
     outputs = xr.apply_ufunc(
         tuning_kernel,
@@ -223,7 +225,7 @@ def tuning_curves(
         "method": "level means; SEM with ddof=1; percentile bootstrap within levels",
         "n_boot": n_boot,
         "ci": ci,
-        "seed": seed if isinstance(seed, int) else -1,
+        "seed": seed,
     }
     return ds.transpose(UNIT, LEVEL)
 

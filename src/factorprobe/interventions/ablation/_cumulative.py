@@ -346,6 +346,7 @@ def cumulative_ablation(
     labels, class_names = task_labels(model, source.coords, classes, label)
     n = target.n_units
     ks = ablation_grid(grid, n)
+    seed = seed_attr(seed)
     rng = as_rng(seed)
     folds_state = random_state(rng)
     device_ = resolve_device(device)
@@ -439,7 +440,7 @@ def cumulative_ablation(
         "forward_path": plan.description,
         "ties": "broken in a seeded random order",
         "nan_ranking": "units with NaN ranking values are ablated last in both directions",
-        "seed": seed_attr(seed),
+        "seed": seed,
         "reference": _REFERENCES,
     }  # fmt: skip
     ds.attrs = {k: v for k, v in ds.attrs.items() if v is not None}

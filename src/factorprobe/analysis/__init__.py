@@ -24,6 +24,7 @@ from factorprobe.analysis.information import (
     mutual_information,
 )
 from factorprobe.analysis.linearity import linearity
+from factorprobe.analysis.pid import partial_information
 from factorprobe.analysis.population import cka, decoding
 from factorprobe.analysis.quantize import quantize
 from factorprobe.analysis.selectivity import (
@@ -63,6 +64,7 @@ __all__ = [
     "modularity",
     "mutual_information",
     "omega_squared",
+    "partial_information",
     "principal_components",
     "quantize",
     "random_directions",

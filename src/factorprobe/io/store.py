@@ -52,8 +52,10 @@ class ActivationStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         group = zarr.open_group(str(path), mode="r+")
-        self._values = group[VARIABLE]
-        self._done = group[DONE]
+        values, done = group[VARIABLE], group[DONE]
+        # open_store made both arrays (or found its own store by its hash)
+        assert isinstance(values, zarr.Array) and isinstance(done, zarr.Array)
+        self._values, self._done = values, done
         self.chunk = int(self._values.chunks[0])
         self.n_chunks = int(self._done.shape[0])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -75,5 +76,5 @@ def _capture_chunk(
             values = forward_batch(run, rec, targets, images)
     finally:
         torch.set_num_threads(previous)
-    ActivationStore(path).write(k, values)
+    ActivationStore(Path(path)).write(k, values)
     return k

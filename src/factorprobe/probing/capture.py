@@ -41,7 +41,7 @@ def capture(
     overwrite: bool = False,
     progress: bool | str | None = None,
     resize: bool = False,
-    scheduler: str | None = None,
+    scheduler: Any = None,  # a name, an address or a distributed.Client
 ) -> xr.DataArray:
     """Record the units of a model's layers for every stimulus.
 

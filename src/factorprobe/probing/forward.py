@@ -56,7 +56,7 @@ class Run:
 def running(model: ProbedModel, device: torch.device) -> Iterator[Run]:
     """Eval mode and ``device`` for the sweep; each submodule's mode and the device restored."""
     module = model.module
-    tensor = next(module.parameters(), None)
+    tensor: torch.Tensor | None = next(module.parameters(), None)
     if tensor is None:
         tensor = next(module.buffers(), None)
     home = tensor.device if tensor is not None else device
@@ -207,12 +207,10 @@ def forward_plan(model: ProbedModel, modules: Sequence[str], *, allow_split: boo
         head = "pool" if net.config.head == "pool" else "flatten"
         return ForwardPlan(f"features once, then {head}, FC layers and classifier",
                            net.forward_features, net.forward_head)  # fmt: skip
-    if type(net).__module__.startswith("timm.") and all(
-        callable(getattr(net, m, None)) for m in ("forward_features", "forward_head")
-    ):
-        return ForwardPlan(
-            "forward_features once, then forward_head", net.forward_features, net.forward_head
-        )
+    if type(net).__module__.startswith("timm."):
+        features, rest = getattr(net, "forward_features", None), getattr(net, "forward_head", None)
+        if callable(features) and callable(rest):
+            return ForwardPlan("forward_features once, then forward_head", features, rest)
     if isinstance(net, nn.Sequential):
         names = [name for name, _ in net.named_children()]
         first = min(

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -91,7 +91,9 @@ def check_images(ds: xr.Dataset, model: ProbedModel, resize: bool) -> None:
 
 
 def _factor_coords(ds: xr.Dataset) -> dict[str, np.ndarray]:
-    coords = {name: np.asarray(c.values) for name, c in ds.coords.items() if c.dims == (STIMULUS,)}
+    coords = {
+        str(name): np.asarray(c.values) for name, c in ds.coords.items() if c.dims == (STIMULUS,)
+    }
     if STIMULUS not in coords:
         coords[STIMULUS] = np.arange(ds.sizes[STIMULUS])
     return coords
@@ -152,7 +154,7 @@ def _space_source(space: Any, model: ProbedModel, batch_size: int) -> Source:
     coords = {STIMULUS: np.arange(n), **{k: np.asarray(v) for k, v in space.data.items()}}
     height, width = model.input_size
     canvas = height if height == width else (height, width)
-    mode = "L" if model.in_chans == 1 else None
+    mode: Literal["L", "RGB"] | None = "L" if model.in_chans == 1 else None
     refuse_blank_space(space, canvas=canvas, mode=mode, where=_WHERE)  # before the sweep
 
     def one(k: int, audit: ImageAudit) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:

@@ -24,10 +24,10 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -294,7 +294,11 @@ def _as_levels(name: str, value: object) -> list:
             f"Factor {name!r} of grid takes a value or a 1-D list; got shape {value.shape}."
         )
     try:
-        levels = list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value)
+        # list() raises the TypeError below for a value that is not iterable
+        iterable = cast(Iterable[Any], value)
+        levels = (
+            list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(iterable)
+        )
     except TypeError:
         raise TypeError(
             f"Factor {name!r} of grid takes a value or a list of values; got {value!r}."
@@ -385,11 +389,12 @@ def grid(
             f"({MAX_GRID_POINTS:,}, whose images alone take 2 TB at 224 px); use fewer levels, "
             f"or random_design(n, ...)."
         )
-    levels = {name: tuple(_check_values(name, np.array(lv, dtype=object), "grid").tolist())
-              for name, lv in levels.items()}  # fmt: skip
-    combos = list(itertools.product(*levels.values()))
-    data = {name: [c[k] for c in combos] for k, name in enumerate(levels)}
-    space = FactorSpace(data, design="grid", levels=levels)
+    checked = {name: tuple(_check_values(name, np.array(lv, dtype=object), "grid").tolist())
+               for name, lv in levels.items()}  # fmt: skip
+    combos = list(itertools.product(*checked.values()))
+    # lists of levels: FactorSpace makes them read-only arrays of the factor's dtype
+    data: dict[str, Any] = {name: [c[k] for c in combos] for k, name in enumerate(checked)}
+    space = FactorSpace(data, design="grid", levels=checked)
     return _apply_fit(space, canvas, on_misfit, "grid")
 
 
@@ -467,7 +472,9 @@ def random_design(
     _check_factor_names(list(factors), where)
     shape = _canvas_shape(canvas, where)
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # fresh entropy is one int, never a sequence or None
+        seed = entropy
     recorded: int | str = seed if isinstance(seed, int) and abs(seed) < 2**63 else str(seed)
     if isinstance(seed, np.random.Generator):
         recorded = "generator"

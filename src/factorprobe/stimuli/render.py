@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -95,6 +95,16 @@ class RenderOptions:
             alphas[key] = sprite_alpha(source)
         object.__setattr__(self, "sprites", alphas)
 
+    @property
+    def _shape(self) -> tuple[int, int]:
+        """``(height, width)``: what ``__post_init__`` made of ``canvas``."""
+        return cast(tuple[int, int], self.canvas)
+
+    @property
+    def _alphas(self) -> Mapping[str, np.ndarray]:
+        """Sprite name -> alpha array: what ``__post_init__`` made of ``sprites``."""
+        return cast(Mapping[str, np.ndarray], self.sprites)
+
 
 def _check_space(space: FactorSpace, options: RenderOptions) -> str:
     """Validate ``space`` against the options; return the channel mode."""
@@ -114,10 +124,10 @@ def _check_space(space: FactorSpace, options: RenderOptions) -> str:
                     f"Shape {str(shape)!r} needs a sprite named {name!r} in render's 'sprites' "
                     f"(sprites given: {given}); built-in shapes: {', '.join(SHAPES)}."
                 )
-    bad = misfits(space, options.canvas)
+    bad = misfits(space, options._shape)
     if bad.any():
         advice = "render on a larger canvas or build the space with on_misfit='drop'"
-        raise ValueError(misfit_message(space, options.canvas, bad, advice))
+        raise ValueError(misfit_message(space, options._shape, bad, advice))
     return mode
 
 
@@ -143,7 +153,7 @@ def _render_block(
     space: FactorSpace, options: RenderOptions, mode: str, start: int, stop: int
 ) -> np.ndarray:
     """Images of stimuli ``start:stop`` as ``(n, height, width, channels)`` float32."""
-    height, width = options.canvas
+    height, width = options._shape
     part = space.take(slice(start, stop))
     bg, fg = _colours(part, options, mode)
     n, channels = bg.shape
@@ -173,7 +183,7 @@ def _render_block(
         if shape == "disc":
             cover = disc_coverage(0.0, 0.0, size[k] / 2, xs, ys)
         elif is_sprite(shape):
-            alpha = options.sprites[shape.removeprefix(SPRITE_PREFIX)]
+            alpha = options._alphas[shape.removeprefix(SPRITE_PREFIX)]
             cover = sprite_coverage(alpha, 0.0, 0.0, size[k], rotation[k], xs, ys)
         else:
             cover = polygon_coverage(polygon(shape, size[k], 0.0, 0.0, rotation[k]), xs, ys)
@@ -193,7 +203,7 @@ def _dataset(
     coords: dict[str, object] = {STIMULUS: np.arange(start, stop)}
     for name in space.factors:
         coords[name] = (STIMULUS, np.asarray(space[name][start:stop]))
-    height, width = options.canvas
+    height, width = options._shape
     attrs = {
         "canvas": height if height == width else f"{height}x{width}",
         "canvas_height": height,
@@ -280,7 +290,7 @@ def render(
     options = RenderOptions(canvas, background, foreground, mode, sprites or {})
     chosen = _check_space(space, options)
     max_bytes = check_int(max_bytes, name="max_bytes", where="render", minimum=1)
-    height, width = options.canvas
+    height, width = options._shape
     needed = len(space) * height * width * (3 if chosen == "RGB" else 1) * 4
     if needed > max_bytes:
         raise ValueError(
@@ -290,7 +300,7 @@ def render(
         )
     stim = _dataset(space, options, chosen, 0, len(space))
     audit = ImageAudit("render")
-    audit.add(stim["image"].values, 0, {k: v.values for k, v in stim.coords.items()})
+    audit.add(stim["image"].values, 0, {str(k): v.values for k, v in stim.coords.items()})
     audit.finish(refuse=False)
     return stim
 
@@ -347,7 +357,9 @@ def _batches(
         yield _dataset(space, options, mode, start, min(start + batch_size, len(space)))
 
 
-def refuse_blank_space(space: object, *, canvas: object, mode: str | None, where: str) -> None:
+def refuse_blank_space(
+    space: object, *, canvas: Canvas, mode: Literal["L", "RGB"] | None, where: str
+) -> None:
     """Refuse, before anything is rendered in full, a space whose objects all draw nothing.
 
     An object's ink (its coverage summed over pixels, times its contrast) does not depend on
@@ -368,13 +380,13 @@ def refuse_blank_space(space: object, *, canvas: object, mode: str | None, where
     table = space.to_dataframe()[drawn].drop_duplicates()
     if len(table) > 2000:
         return
-    height, width = _canvas_shape(canvas, where)  # type: ignore[arg-type]
+    height, width = _canvas_shape(canvas, where)
     data = {f: table[f].to_numpy() for f in drawn}
     data |= {"x": np.full(len(table), width / 2), "y": np.full(len(table), height / 2)}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StimulusWarning)
-            rendered = render(FactorSpace(data), canvas=canvas, mode=mode)  # type: ignore[arg-type]
+            rendered = render(FactorSpace(data), canvas=canvas, mode=mode)
     except (ValueError, TypeError):  # e.g. sprites: the sweep's own rendering says why
         return
     images = rendered["image"].values

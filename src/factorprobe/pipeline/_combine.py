@@ -34,18 +34,18 @@ def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         ``out / "combined_units.csv"``. Columns absent from a run (e.g. a factor it did not
         analyse) are empty in its rows.
     """
-    folders = [Path(f) for f in folders]
-    units = [_tagged(pd.read_parquet(f / "units.parquet"), f.name) for f in folders]
-    out = Path(out)
+    paths = [Path(f) for f in folders]
+    units = [_tagged(pd.read_parquet(f / "units.parquet"), f.name) for f in paths]
+    dest = Path(out)
     combined = pd.concat(units, ignore_index=True, sort=False)
-    write_frame(combined, out / f"{COMBINED}.csv")
-    write_frame(combined, out / f"{COMBINED}.parquet")
-    layers = [_tagged(pd.read_csv(f / "layers.csv"), f.name) for f in folders if _has_layers(f)]
+    write_frame(combined, dest / f"{COMBINED}.csv")
+    write_frame(combined, dest / f"{COMBINED}.parquet")
+    layers = [_tagged(pd.read_csv(f / "layers.csv"), f.name) for f in paths if _has_layers(f)]
     if layers:
-        write_frame(pd.concat(layers, ignore_index=True, sort=False), out / "combined_layers.csv")
+        write_frame(pd.concat(layers, ignore_index=True, sort=False), dest / "combined_layers.csv")
     else:  # an earlier sweep's, which no run of this one describes
-        (out / "combined_layers.csv").unlink(missing_ok=True)
-    return out / f"{COMBINED}.csv"
+        (dest / "combined_layers.csv").unlink(missing_ok=True)
+    return dest / f"{COMBINED}.csv"
 
 
 def _has_layers(folder: Path) -> bool:

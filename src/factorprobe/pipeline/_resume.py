@@ -183,7 +183,9 @@ def finished_chunks(store: Path) -> tuple[int, int]:
     import zarr
 
     try:
-        done = np.asarray(zarr.open_group(str(store), mode="r")["done"][:], dtype=bool)
+        flags = zarr.open_group(str(store), mode="r")["done"]
+        assert isinstance(flags, zarr.Array)  # a group there is no store of ours either
+        done = np.asarray(flags[:], dtype=bool)
     except Exception:  # absent, or a store whose creation was interrupted: nothing to reuse
         return 0, 0
     return int(done.sum()), int(done.size)

@@ -26,9 +26,9 @@ def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".
     if config.weights is not None:
         weights = Path(config.weights)
         weights = weights if weights.is_absolute() else Path(base_dir) / weights
-    common = dict(input_size=config.input_size, mean=config.mean, std=config.std)
+    common: dict[str, Any] = dict(input_size=config.input_size, mean=config.mean, std=config.std)
     if not config.name.startswith("python:"):
-        extra = {"model_kwargs": config.kwargs} if config.kwargs else {}
+        extra: dict[str, Any] = {"model_kwargs": config.kwargs} if config.kwargs else {}
         return probing.load_model(
             config.name, pretrained=config.pretrained, weights=weights, **common, **extra
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -19,9 +19,9 @@ def run_stimuli(config: RunConfig, model: Any) -> tuple[Any, Any]:
     from factorprobe import stimuli
 
     levels = {k: list(v) for k, v in config.stimuli.levels().items()}
-    space = stimuli.grid(
-        canvas=run_canvas(config, model), on_misfit=config.stimuli.on_misfit, **levels
-    )
+    # StimuliConfig checked on_misfit against MISFIT, the choices of this literal
+    on_misfit = cast(Literal["raise", "drop"], config.stimuli.on_misfit)
+    space = stimuli.grid(canvas=run_canvas(config, model), on_misfit=on_misfit, **levels)
     height, width = model.input_size
     plain = (config.stimuli.background, config.stimuli.foreground) == (0.0, 1.0)
     if plain and config.stimuli.canvas in (None, height) and height == width:

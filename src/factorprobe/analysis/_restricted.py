@@ -32,6 +32,7 @@ Everything here is NumPy on ``(U, S)`` arrays, with no labels.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,7 @@ class Strata:
 
 
 def design_strata(
-    factors: list[FactorCodes], compared: list[str], design: list[FactorCodes] = ()
+    factors: list[FactorCodes], compared: list[str], design: Sequence[FactorCodes] = ()
 ) -> tuple[Strata | None, ...]:
     """The strata of every factor: the joint levels of the other factors of the design.
 
@@ -104,7 +105,7 @@ def design_strata(
     """
     by_name = {f.name: f for f in [*factors, *design]}
     candidates = [f.name for f in [*factors, *design] if f.name not in compared]
-    out = []
+    out: list[Strata | None] = []
     cache: dict[tuple[str, ...], np.ndarray] = {}
     for f in factors:
         chosen: list[str] = []
@@ -293,14 +294,15 @@ def restricted_null(options, factor: FactorCodes, strata: Strata) -> RestrictedN
         return RestrictedNull(None, None, None)
     n_first = correction_permutations(n_perm, len(factor.codes))
     canonical = canonical_unit(strata)
-    within, first = [], []
+    within_blocks: list[np.ndarray] = []
+    first_blocks: list[np.ndarray] = []
     for block in restricted_shuffle_blocks(factor.codes, strata, n_perm, options.seed, factor.name):
-        within.append(shared_within_null(canonical, block, factor.n_levels))
-        kept = sum(len(b) for b in first)
+        within_blocks.append(shared_within_null(canonical, block, factor.n_levels))
+        kept = sum(len(b) for b in first_blocks)
         if kept < n_first:
-            first.append(block[: n_first - kept])
-    within = np.concatenate(within, axis=-1)
-    first = np.ascontiguousarray(np.concatenate(first))
+            first_blocks.append(block[: n_first - kept])
+    within = np.concatenate(within_blocks, axis=-1)
+    first = np.ascontiguousarray(np.concatenate(first_blocks))
     matrix = shuffle_matrix(first, factor.n_levels) if options.estimator == "copula" else None
     return RestrictedNull(within, first, matrix)
 
@@ -336,6 +338,7 @@ def restricted_statistics(
     nan = np.full(n_units, np.nan)
     if null.within is None:
         return RestrictedStatistics(nan, nan, nan)
+    assert null.correction_perms is not None  # restricted_null sets it with within
     if options.correction == "shuffle":
         if options.estimator == "copula":
             null_mean = copula_null_mean(
@@ -383,6 +386,9 @@ def restricted_family_wise(
     def statistic(block: np.ndarray) -> np.ndarray:
         return within_eta_squared(transformed[:, None, :], block[None], factor.n_levels)
 
+    # family-wise shuffles come with the within-stratum null (restricted_statistics filled
+    # the block's within transform only when there is one)
+    assert null.within is not None
     mean = float(null.within.mean())
     sd = float(null.within.std())
     sd = sd if sd > 0 else np.inf

@@ -108,10 +108,10 @@ def factor_codes(
     for member in members:
         values = np.asarray(obj[member].values)
         if values.dtype.kind == "f" and np.isnan(values).any():
-            missing = np.flatnonzero(np.isnan(values))
+            nan_at = np.flatnonzero(np.isnan(values))
             raise ValueError(
-                f"Factor {member!r} of {where} has missing (NaN) values at {missing.size} "
-                f"stimulus/stimuli (first: {int(missing[0])}); every stimulus needs a level: "
+                f"Factor {member!r} of {where} has missing (NaN) values at {nan_at.size} "
+                f"stimulus/stimuli (first: {int(nan_at[0])}); every stimulus needs a level: "
                 f"drop those stimuli or fill in their levels."
             )
         unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)

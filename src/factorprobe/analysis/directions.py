@@ -251,6 +251,7 @@ def directions(
         if name not in chosen:
             continue
         if basis == "random":
+            assert base is not None and n is not None  # both checked above for this basis
             local, ratio = _random_axes(block.shape[1], n, _layer_rng(base, name)), None
         else:
             local, ratio = _principal_axes(block, n, name)

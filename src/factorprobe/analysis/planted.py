@@ -90,8 +90,8 @@ def planted_units(
     (36, ['size', 'size', 'noise', 'noise'])
     """
     where = "planted_units"
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    for kind in kinds:
+    kind_list: list[str] = [kinds] if isinstance(kinds, str) else list(kinds)
+    for kind in kind_list:
         check_choice(kind, KINDS, name="kinds", where=where)
     n_units = check_int(n_units, name="n_units", where=where, minimum=1)
     levels = [
@@ -100,23 +100,23 @@ def planted_units(
     ]
     repeats = check_int(repeats, name="repeats", where=where, minimum=1)
     sigmas = [check_real(s, name="noise", where=where, minimum=0.0) for s in noise]
-    if not sigmas or not kinds:
+    if not sigmas or not kind_list:
         raise ValueError(
             f"{where} needs at least one kind and one noise level; got "
-            f"kinds={kinds}, noise={list(noise)}."
+            f"kinds={kind_list}, noise={list(noise)}."
         )
     mixes = [check_real(w, name="mix", where=where, minimum=0.0, maximum=1.0) for w in mix]
-    if "mixed" in kinds and not mixes:
+    if "mixed" in kind_list and not mixes:
         raise ValueError(f"{where} needs at least one value of 'mix' for kind 'mixed'; got [].")
     seed = seed_int(seed)
     rng = as_rng(seed)
 
     grid = np.stack(np.meshgrid(*[np.linspace(0, 1, n) for n in levels], indexing="ij"), -1)
     t = np.repeat(grid.reshape(-1, 3), repeats, axis=0)  # (S, 3) in [0, 1]
-    per_kind = [n_units * len(sigmas) * (len(mixes) if k == "mixed" else 1) for k in kinds]
-    kind_of = np.repeat(kinds, per_kind)
+    per_kind = [n_units * len(sigmas) * (len(mixes) if k == "mixed" else 1) for k in kind_list]
+    kind_of = np.repeat(kind_list, per_kind)
     sigma_of = np.concatenate(
-        [np.tile(np.repeat(sigmas, n_units), len(mixes) if k == "mixed" else 1) for k in kinds]
+        [np.tile(np.repeat(sigmas, n_units), len(mixes) if k == "mixed" else 1) for k in kind_list]
     )
     share_of = np.full(len(kind_of), np.nan)
     share_of[kind_of == "size"] = 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 import xarray as xr
@@ -86,7 +86,7 @@ def _edges(ordered: np.ndarray, n_bins: int) -> np.ndarray:
 def _count_above(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """How many edges each value exceeds: ``values (R, C)``, ``edges (E, R, 1)`` per row or
     ``(E, 1, C)`` per column; ``int8``/``int16`` counts ``(R, C)``."""
-    out = np.zeros(values.shape, dtype=_bin_dtype(len(edges) + 1))
+    out: np.ndarray = np.zeros(values.shape, dtype=_bin_dtype(len(edges) + 1))
     # blocks of rows stay in cache across the comparisons with every edge
     step = max(1, COMPARE_BLOCK // max(values.shape[1], 1))
     above = np.empty((min(step, len(values)), values.shape[1]), dtype=bool)
@@ -151,7 +151,7 @@ def effective_bins(quantizer: str, n_bins: int) -> int:
 
 def check_quantizer(
     acts: xr.DataArray, *, n_bins: object, quantizer: object, threshold: object, where: str
-) -> tuple[str, int, float]:
+) -> tuple[Quantizer, int, float]:
     """Validate quantiser options against the data; return (quantizer, n_bins, threshold)."""
     check_choice(quantizer, QUANTIZERS, name="quantizer", where=where)
     n_bins = check_int(n_bins, name="n_bins", where=where, minimum=2)
@@ -163,7 +163,8 @@ def check_quantizer(
             f"{n_stimuli} stimuli (at least 2 stimuli per bin); got {n_bins}."
         )
     threshold = check_real(threshold, name="threshold", where=where)
-    return str(quantizer), n_bins, threshold
+    # checked against QUANTIZERS, the choices of Quantizer
+    return cast(Quantizer, str(quantizer)), n_bins, threshold
 
 
 def check_responses(acts: object, *, where: str) -> xr.DataArray:

@@ -180,8 +180,8 @@ def level_moments(
     shape = np.broadcast_shapes(values.shape, np.shape(codes))
     lead = shape[:-1]
     n_rows = int(np.prod(lead, dtype=np.int64))
-    index = np.broadcast_to(codes, shape).reshape(n_rows, shape[-1]).astype(np.int64)
-    index = (index + (np.arange(n_rows) * n_levels)[:, None]).ravel()
+    per_row = np.broadcast_to(codes, shape).reshape(n_rows, shape[-1]).astype(np.int64)
+    index = (per_row + (np.arange(n_rows) * n_levels)[:, None]).ravel()
     x = np.broadcast_to(values, shape).reshape(-1).astype(np.float64)
     size = n_rows * n_levels
     count = np.bincount(index, minlength=size).reshape(*lead, n_levels)
@@ -248,7 +248,8 @@ def pack_bins(bins: np.ndarray, n_bins: int, width: int) -> list[np.ndarray]:
     """
     per_word = 64 // width
     # stimuli first, for sparse products over stimuli vectorised over units
-    stimuli_first = np.ascontiguousarray(bins.T).view(np.uint8 if bins.itemsize == 1 else np.uint16)
+    unsigned = np.uint8 if bins.itemsize == 1 else np.uint16
+    stimuli_first: np.ndarray = np.ascontiguousarray(bins.T).view(unsigned)
     words = []
     for low in range(0, n_bins, per_word):
         shift = stimuli_first.astype(np.uint64)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from factorprobe._deprecated import ANALYSIS_MOVED, RENAMED, moved_name, renamed_name
 from factorprobe.analysis.anova import two_way_anova
 from factorprobe.analysis.basis import basis_comparison
+from factorprobe.analysis.between_layers import layer_predictivity
 from factorprobe.analysis.design import DesignDependenceWarning, design_dependence
 from factorprobe.analysis.directions import directions, principal_components, random_directions
 from factorprobe.analysis.disentanglement import disentanglement
@@ -59,6 +60,7 @@ __all__ = [
     "disentanglement",
     "entropy",
     "kl_selectivity",
+    "layer_predictivity",
     "linearity",
     "mean_response_selectivity",
     "modularity",

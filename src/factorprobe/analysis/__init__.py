@@ -28,6 +28,7 @@ from factorprobe.analysis.linearity import linearity
 from factorprobe.analysis.pid import partial_information
 from factorprobe.analysis.population import cka, decoding
 from factorprobe.analysis.quantize import quantize
+from factorprobe.analysis.roles import role_correlations, role_table
 from factorprobe.analysis.selectivity import (
     kl_selectivity,
     mean_response_selectivity,
@@ -71,6 +72,8 @@ __all__ = [
     "quantize",
     "random_directions",
     "response_map",
+    "role_correlations",
+    "role_table",
     "selectivity_index",
     "separability",
     "shares",

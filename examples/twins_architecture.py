@@ -12,7 +12,8 @@ in steps of 24). For every captured layer:
 - the population decoders of x and y (:func:`factorprobe.analysis.decoding`, seed 0): held-out
   accuracy of the 7-level label (chance 1/7) and R² and RMSE (px) of the value read-out.
 
-Prints both tables, writes them as CSV and draws the figure. About 10 minutes on one CPU core::
+Prints both tables, writes them as CSV and draws the figure. 90 s on one core of a shared
+machine (measured)::
 
     OMP_NUM_THREADS=1 nice .venv/bin/python examples/twins_architecture.py \
         --out twins-architecture --figure docs/figures/twins_architecture.png

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from factorprobe.pipeline.config import ModelConfig
-from factorprobe.probing.python_models import model_from_python
 
 
 def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".") -> Any:
@@ -32,6 +31,8 @@ def load_run_model(config: ModelConfig, *, base_dir: str | os.PathLike[str] = ".
         return probing.load_model(
             config.name, pretrained=config.pretrained, weights=weights, **common, **extra
         )
+    from factorprobe.probing.python_models import model_from_python
+
     module = model_from_python(config.name, config.kwargs, Path(base_dir))
     if weights is not None:
         from factorprobe.probing.models import read_state_dict

@@ -1,11 +1,12 @@
 """Benchmark: the default ``factorprobe run`` of this checkout against another checkout's.
 
-Issue 12 requires the default run (the embedded model on the 294-disc grid) to be no slower
-than before the restricted null. Both sides run here, in turns (A B A B ...), each as a fresh
-process into a fresh folder, with the same interpreter and packages; the other side imports
-its own source through ``PYTHONPATH``. Printed: each side's wall seconds (median, min, max),
-the paired ratios, and the median wall seconds of the stages that the runs' ``manifest.json``
-records (the unit table is the ``unit_table`` step of the analysis).
+Issues 12 and 14 require the default run (the embedded model on the 294-disc grid) to be no
+slower than before. Both sides run here, in turns (A B A B ...), each as a fresh process into a
+fresh folder, with the same interpreter and packages; each side imports its own source through
+``PYTHONPATH``. Printed: each side's wall seconds of the whole command (median, min, max) and
+the paired ratios, then per stage and analysis step that the runs' ``manifest.json`` records
+(``capture``, ``analyze``, ``report``, ``total``; ``unit_table``, ``random_directions``, ...)
+each side's median (min–max) wall seconds and the ratio of the medians.
 
 Run: ``.venv/bin/python benchmarks/bench_run.py --before /path/to/old/checkout [-n 5]``
 (make the old checkout with ``git worktree add /tmp/before <commit>``).
@@ -77,10 +78,19 @@ def main() -> None:
         f"(min {ratio.min():.3f}, max {ratio.max():.3f})"
     )
     keys = sorted(set().union(*(s.keys() for runs in stages.values() for s in runs)))
-    print(f"\n{'stage (median wall s)':28s}{'this':>8s}{'before':>8s}")
+    print(f"\n{'stage, wall s':24s}{'this: median (min-max)':>26s}{'before':>26s}{'ratio':>8s}")
     for key in keys:
-        row = [np.median([s.get(key, np.nan) for s in stages[name]]) for name in sides]
-        print(f"{key:28s}{row[0]:8.2f}{row[1]:8.2f}")
+        cells, medians = [], []
+        for name in sides:
+            v = np.asarray([s.get(key, np.nan) for s in stages[name]], dtype=float)
+            if np.isnan(v).all():
+                cells.append("-")
+                medians.append(np.nan)
+                continue
+            medians.append(float(np.median(v)))
+            cells.append(f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})")
+        ratio = medians[0] / medians[1] if medians[1] else np.nan
+        print(f"{key:24s}{cells[0]:>26s}{cells[1]:>26s}{ratio:8.3f}")
     print(f"load average after={os.getloadavg()}")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from factorprobe.analysis._decoders import regress, stratified_folds
+from factorprobe.analysis.decoders import regress, stratified_folds
 from factorprobe.analysis.population import (
     C_GRID,
     _decode,

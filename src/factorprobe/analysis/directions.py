@@ -24,7 +24,7 @@ import xarray as xr
 
 from factorprobe._validation import check_choice, check_int
 from factorprobe.analysis._estimate import seed_int
-from factorprobe.analysis._layerwise import layer_blocks
+from factorprobe.analysis.layerwise import layer_blocks
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
 
 __all__ = [

@@ -35,7 +35,7 @@ from factorprobe.analysis._kernels.disentanglement import (
     sap_matrix_discrete,
 )
 from factorprobe.analysis._kernels.plugin import plugin_entropy
-from factorprobe.analysis._layerwise import (
+from factorprobe.analysis.layerwise import (
     check_factor_list,
     layer_blocks,
     random_state,

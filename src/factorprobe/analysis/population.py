@@ -15,7 +15,8 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from factorprobe._validation import check_int
-from factorprobe.analysis._decoders import (
+from factorprobe.analysis._kernels.plugin import plugin_entropy
+from factorprobe.analysis.decoders import (
     ALPHA_GRID,
     C_GRID,
     INNER_SPLITS,
@@ -29,8 +30,7 @@ from factorprobe.analysis._decoders import (
     shared_units,
     stratified_folds,
 )
-from factorprobe.analysis._kernels.plugin import plugin_entropy
-from factorprobe.analysis._layerwise import (
+from factorprobe.analysis.layerwise import (
     check_factor_list,
     layer_blocks,
     random_state,

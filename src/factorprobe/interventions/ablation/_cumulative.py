@@ -30,8 +30,8 @@ from factorprobe._options import (
     AblationMethod,
 )
 from factorprobe._validation import as_rng, check_choice, check_int, check_real
-from factorprobe.analysis._decoders import ALPHA_GRID, check_grid, factor_values
-from factorprobe.analysis._layerwise import check_factor_list, random_state, seed_attr
+from factorprobe.analysis.decoders import ALPHA_GRID, check_grid, factor_values
+from factorprobe.analysis.layerwise import check_factor_list, random_state, seed_attr
 from factorprobe.dims import INDEX, LAYER, STIMULUS, UNIT
 from factorprobe.interventions.ablation._dissociation import double_dissociation
 from factorprobe.interventions.ablation._metrics import DECODERS, score_steps

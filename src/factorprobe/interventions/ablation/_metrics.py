@@ -27,13 +27,13 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from factorprobe._options import ABLATION_DECODERS
-from factorprobe.analysis._decoders import (
+from factorprobe.analysis.decoders import (
     PROBABILITY_FLOOR,
     classify,
+    level_entropy,
     regress,
     stratified_folds,
 )
-from factorprobe.analysis._kernels.plugin import plugin_entropy
 from factorprobe.analysis.design import FactorCodes
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def decodability(
             else:
                 acc, ce = lda_decode(x, fc.codes, n_splits=n_splits, random_state=random_state)
             accuracy[j] = acc
-            v_information[j] = float(plugin_entropy(fc.counts)) - ce
+            v_information[j] = level_entropy(fc.counts) - ce
             if target is not None:
                 r2.append(regress(x, target, folds, alphas=alphas)[0])
     return accuracy, v_information, np.array(r2)

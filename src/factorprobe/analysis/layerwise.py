@@ -1,4 +1,8 @@
-"""Split activations into per-layer matrices and factors into codes for the layer-level measures."""
+"""Split activations into per-layer matrices and factors into codes for the layer-level measures.
+
+A building block, public so that the interventions share the layer-level measures' checks and
+seed conventions; it is not exported from :mod:`factorprobe.analysis`.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,10 @@ ridge regression, so a layer that codes position smoothly is credited with it ev
 has too few stimuli per level to train a many-class classifier. A factor group (``position`` =
 ``(x, y)``) is decoded as its members' values jointly (multi-output ridge), and its errors are
 Euclidean distances.
+
+A building block, public so that the interventions can decode with the same folds and
+conventions (:mod:`factorprobe.interventions.ablation`); it is not exported from
+:mod:`factorprobe.analysis`, which holds the measures.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from factorprobe._validation import check_real
+from factorprobe.analysis._kernels.plugin import plugin_entropy
 from factorprobe.analysis.design import FactorCodes
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "check_level_counts",
     "classify",
     "factor_values",
+    "level_entropy",
     "marginal_cross_entropy",
     "regress",
     "select_c",
@@ -274,3 +280,14 @@ def _member_units(acts: xr.DataArray, member: str) -> str:
     if own is not None:
         return str(own)
     return str(acts.attrs.get(_STIMULUS_UNITS.get(member, ""), ""))
+
+
+def level_entropy(counts: np.ndarray) -> float:
+    """Entropy (bits) of a factor's level frequencies: what a perfect decoder could reach.
+
+    Parameters
+    ----------
+    counts : ndarray of int, shape (levels,)
+        Stimuli per level.
+    """
+    return float(plugin_entropy(counts))

@@ -31,7 +31,6 @@ every file are described in ``docs/run.md``.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,7 +247,7 @@ def capture_run(
         activation=config.model.activation,
         batch_size=config.model.batch_size,
         device=config.model.device,
-        progress=f"{config.name}: capture" if _show(progress is False) else False,
+        progress=False if progress is False else f"{config.name}: capture",
         scheduler=None if config.dask.scheduler in LOCAL_SCHEDULERS else config.dask.scheduler,
     )
     _, batches = _resume.finished_chunks(store)
@@ -345,7 +344,7 @@ def _analyze(
     steps += report_steps(acts, options.factors)
     unit_table_options = {key: getattr(options, key) for key in _UNIT_TABLE_KEYS}
     timings: dict[str, dict[str, float]] = {}
-    bar = tqdm(total=len(steps), desc=label, unit="step", disable=not _show(quiet))
+    bar = tqdm(total=len(steps), desc=label, unit="step", disable=_disable(quiet))
     with scheduler_for(scheduler) as chosen, bar:
         with timed(timings, "unit_table", bar, "unit table"):
             check_values(acts, path, scheduler=chosen)
@@ -522,5 +521,6 @@ def _check_folder(folder: Path) -> None:
         )
 
 
-def _show(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+def _disable(quiet: bool) -> bool | None:
+    """tqdm's ``disable``: None shows a bar only when standard error is a terminal."""
+    return True if quiet else None

@@ -13,7 +13,6 @@ package versions that produced the results. :func:`factorprobe.report.build.make
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 import warnings
 from datetime import UTC, datetime
@@ -118,7 +117,7 @@ def write_html(
     summary = layer_summary(saved.table)
     parts = [overview(saved, summary)]
     nav = [("overview", "Overview")]
-    bar = tqdm(names, desc="report.html", unit="layer", disable=quiet or not sys.stderr.isatty())
+    bar = tqdm(names, desc="report.html", unit="layer", disable=True if quiet else None)
     for i, name in enumerate(bar):
         anchor = f"layer-{i}"
         nav.append((anchor, f"Layer {name}"))

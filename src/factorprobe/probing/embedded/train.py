@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from factorprobe._validation import check_int, check_real
-from factorprobe.files import atomic_output
+from factorprobe.io.files import atomic_output
 from factorprobe.probing.embedded.network import NetworkConfig, SwishCNN
 
 _WHERE = "train_embedded"
@@ -134,11 +134,11 @@ def train_embedded(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.15
     )
-    show = progress if progress is not None else _stderr_is_tty()
+    disable = None if progress is None else not progress  # None: shown on a terminal
     start = time.perf_counter()
     network.train()
     losses = []
-    for _ in tqdm(range(config.steps), desc="train", disable=not show):
+    for _ in tqdm(range(config.steps), desc="train", disable=disable):
         x, y = _batch(config, config.batch_size, rng)
         loss = F.cross_entropy(network(x), y)
         optimiser.zero_grad(set_to_none=True)
@@ -224,7 +224,7 @@ def _card(
     seconds: float,
     final_loss: float,
 ) -> dict[str, Any]:
-    from factorprobe import __version__
+    from factorprobe._version import __version__
 
     training = asdict(config)
     del training["network"]
@@ -345,9 +345,3 @@ def _description(network: NetworkConfig) -> str:
         "with the same seed, recipe and data to recognise the shape of one object on a blank "
         "canvas, with random size, position, rotation, contrast and background noise."
     )
-
-
-def _stderr_is_tty() -> bool:
-    import sys
-
-    return sys.stderr.isatty()

@@ -99,6 +99,27 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "1",
     ),
     "preferred_factor": ("compared factor with the largest significant MI, or 'none'", ""),
+    # unit_table(pid=(A, B)); the atoms are Williams-Beer's (docs/roles.md)
+    "pid_redundancy": (
+        "partial information decomposition of I(R; A, B) for the two factors of attrs "
+        "pid_factors: redundancy, Williams-Beer I_min = sum_r p(r) min(I_spec(r; A), "
+        "I_spec(r; B)) on the table's bins, minus the larger of its means under A shuffled "
+        "within B and B within A (attrs pid_null); can be < 0 after correction",
+        "bits",
+    ),
+    "pid_unique": (
+        "partial information decomposition: information only this factor gives, I(R; F) - "
+        "redundancy, with I(R; F) minus its mean under F shuffled within the other source's "
+        "levels; NaN for a factor that is not one of the two sources (attrs pid_factors)",
+        "bits",
+    ),
+    "pid_synergy": (
+        "partial information decomposition: information only the two factors together give, "
+        "I(R; A, B) - I(R; A) - I(R; B) + redundancy; with one stimulus per (A, B) cell "
+        "I(R; A, B) cannot be shuffle-corrected and synergy keeps its plug-in value, "
+        "everything neither factor explains alone (attrs pid_joint_correction)",
+        "bits",
+    ),
 }
 
 
@@ -128,5 +149,8 @@ def ordered(variables) -> list[str]:
         "selectivity_min_normalized",
         "selectivity_omega",
         "share",
+        "pid_redundancy",
+        "pid_unique",
+        "pid_synergy",
     ]
     return [v for v in core + rest if v in variables]

@@ -153,23 +153,14 @@ def partial_information(
     check_choice(correction, PID_CORRECTIONS, name="correction", where=where)
     n_permutations = check_int(n_permutations, name="n_permutations", where=where, minimum=1)
     a, b = (factor_codes(acts, f, where=where) for f in names)
-    shared = set(a.members) & set(b.members)
-    if shared:
-        raise ValueError(
-            f"The factors {names} of {where} share {sorted(shared)}; name two factors that "
-            f"share no coordinate (e.g. 'size' and 'position')."
-        )
+    check_sources(a, b, where=where)
     seed = seed_int(seed)
-    n_levels = effective_bins(quantizer, n_bins)
     values = np.asarray(acts.values, dtype=np.float64)
-    bins = bins_kernel(values, quantizer, n_bins, threshold)
-    cell, n_cells = _cells(a, b)
-    replicated = bool(np.bincount(cell, minlength=n_cells).min() >= 2)
-    terms = _terms(bins, n_levels, a, b, cell, n_cells)
-    if correction == "shuffle":
-        nulls = _null_means(bins, n_levels, a, b, cell, n_cells, n_permutations, seed, replicated)
-        terms = _corrected(terms, nulls)
-    red, unique_a, unique_b, syn = atoms(*terms)
+    options = dict(quantizer=quantizer, n_bins=n_bins, threshold=threshold)
+    out = decomposition(
+        values, a, b, **options, correction=correction, n_permutations=n_permutations, seed=seed
+    )
+    red, unique_a, unique_b, syn, mi_a, mi_b, mi_ab = out.T
 
     coords = {k: v for k, v in acts.coords.items() if v.dims == (UNIT,)}
     described = {
@@ -187,10 +178,10 @@ def partial_information(
         ),
         "pid_mi": (
             (UNIT, FACTOR),
-            np.stack([terms[1], terms[2]], axis=-1),
+            np.stack([mi_a, mi_b], axis=-1),
             "I(R; F) on the decomposition's bins = redundancy + unique",
         ),
-        "pid_mi_joint": ((UNIT,), terms[3], "I(R; A, B), the sum of the four atoms"),
+        "pid_mi_joint": ((UNIT,), mi_ab, "I(R; A, B), the sum of the four atoms"),
     }
     ds = xr.Dataset(
         {
@@ -201,15 +192,87 @@ def partial_information(
     )
     ds.attrs = {
         "units": "bits",
+        **decomposition_attrs(
+            a, b, **options, correction=correction, n_permutations=n_permutations, seed=seed
+        ),
+        "n_stimuli": int(acts.sizes[STIMULUS]),
+    }
+    return ds
+
+
+#: the columns of :func:`decomposition`, in order
+DECOMPOSITION: tuple[str, ...] = (
+    "redundancy",
+    "unique_a",
+    "unique_b",
+    "synergy",
+    "mi_a",
+    "mi_b",
+    "mi_joint",
+)
+#: units per block of the decomposition: its shuffles are summed in blocks sized for this many
+#: units whatever the input's size, so a unit gets the same bits in any chunk of units
+_UNIT_BLOCK = 256
+
+
+def decomposition(
+    values: np.ndarray,
+    a: FactorCodes,
+    b: FactorCodes,
+    *,
+    quantizer: str,
+    n_bins: int,
+    threshold: float,
+    correction: str,
+    n_permutations: int,
+    seed: int,
+) -> np.ndarray:
+    """The decomposition of validated responses ``(U, S)``: ``(U, 7)`` float64 in bits.
+
+    Columns in the order of :data:`DECOMPOSITION` (the four atoms, then I(R; A), I(R; B) and
+    I(R; A, B), bias-corrected as :func:`partial_information` says). Options must be valid
+    (checked by the caller); each unit's result depends on its own responses, the design and
+    the seed only, so blocks of units can be computed separately (the unit table's dask path).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n_levels = effective_bins(quantizer, n_bins)
+    cell, n_cells = _cells(a, b)
+    replicated = bool(np.bincount(cell, minlength=n_cells).min() >= 2)
+    out = np.empty((values.shape[0], len(DECOMPOSITION)))
+    for start in range(0, values.shape[0], _UNIT_BLOCK):
+        rows = slice(start, start + _UNIT_BLOCK)
+        bins = bins_kernel(values[rows], quantizer, n_bins, threshold)
+        terms = _terms(bins, n_levels, a, b, cell, n_cells)
+        if correction == "shuffle":
+            design = (a, b, cell, n_cells, n_permutations, seed, replicated)
+            terms = _corrected(terms, _null_means(bins, n_levels, *design))
+        out[rows] = np.stack([*atoms(*terms), *terms[1:]], axis=-1)
+    return out
+
+
+def decomposition_attrs(
+    a: FactorCodes,
+    b: FactorCodes,
+    *,
+    quantizer: str,
+    n_bins: int,
+    threshold: float,
+    correction: str,
+    n_permutations: int,
+    seed: int,
+) -> dict[str, object]:
+    """NetCDF-safe attrs of :func:`decomposition`: measure, factors, quantiser and nulls."""
+    cell, n_cells = _cells(a, b)
+    replicated = bool(np.bincount(cell, minlength=n_cells).min() >= 2)
+    return {
         "measure": _MEASURE,
-        "factors": ",".join(names),
+        "factors": f"{a.name},{b.name}",
         "quantizer": quantizer,
-        "n_bins": n_levels,
+        "n_bins": effective_bins(quantizer, n_bins),
         "threshold": threshold,
         "correction": correction,
         "n_permutations": n_permutations if correction == "shuffle" else 0,
         "seed": seed,
-        "n_stimuli": int(acts.sizes[STIMULUS]),
         "null": (
             f"I(R; {a.name}): {a.name} shuffled within levels of {b.name}; I(R; {b.name}): "
             f"{b.name} shuffled within levels of {a.name}; redundancy: the larger null mean "
@@ -226,7 +289,16 @@ def partial_information(
             "I(R; A, B) is the sum of the corrected atoms"
         ),
     }
-    return ds
+
+
+def check_sources(a: FactorCodes, b: FactorCodes, *, where: str) -> None:
+    """Raise when the two sources share a member (``position`` and ``x``)."""
+    shared = set(a.members) & set(b.members)
+    if shared:
+        raise ValueError(
+            f"The factors {[a.name, b.name]} of {where} share {sorted(shared)}; name two "
+            f"factors that share no coordinate (e.g. 'size' and 'position')."
+        )
 
 
 def _cells(a: FactorCodes, b: FactorCodes) -> tuple[np.ndarray, int]:
@@ -260,7 +332,7 @@ def _null_means(bins, n_bins, a, b, cell, n_cells, n_permutations, seed, replica
             red, mi_moved, _ = redundancy_and_mi(counts, fixed_counts)
             return np.stack([red, mi_moved])
 
-        out[key] = _mean_over_blocks(statistic, perms, bins.shape[0] * n_bins * moved.n_levels)
+        out[key] = _mean_over_blocks(statistic, perms, _UNIT_BLOCK * n_bins * moved.n_levels)
     if replicated:
         perms = permuted_codes(cell, n_permutations, factor_rng(seed, f"{tag}:joint"))
 
@@ -268,7 +340,7 @@ def _null_means(bins, n_bins, a, b, cell, n_cells, n_permutations, seed, replica
             counts = joint_counts(bins[:, None, :], n_bins, block[None], n_cells)
             return joint_mi(counts)[None]
 
-        cells = bins.shape[0] * n_bins * n_cells
+        cells = _UNIT_BLOCK * n_bins * n_cells
         out["joint"] = _mean_over_blocks(joint_statistic, perms, cells)[0]
     else:
         # no shuffle of the design moves I(R; A, B): correct it by what the other terms

@@ -25,6 +25,7 @@ from factorprobe.analysis._estimate import (
     unit_keys,
 )
 from factorprobe.analysis._restricted import correction_permutations
+from factorprobe.analysis._table_pid import pid_attrs, pid_options, pid_sources, pid_variables
 from factorprobe.analysis._table_stages import (
     FACTOR_VARIABLES,
     TABLE_LAYOUT,
@@ -69,6 +70,7 @@ def unit_table(
     threshold: float = 0.0,
     alpha: float = 0.05,
     family_wise: bool = False,
+    pid: Sequence[str] | None = None,
     seed: int | np.random.Generator | None = 0,
     unit_chunk: int | None = None,
     scheduler: str | None = None,
@@ -128,6 +130,15 @@ def unit_table(
         of each layer, on each unit's test statistic standardised by its null
         (``eta_squared_within`` under restricted shuffles shared by all units, or MI under free
         shuffles). Costs ``n_permutations`` × units × stimuli per factor.
+    pid : pair of str or None, default=None
+        Two factors of the table (e.g. ``("size", "position")``): add each unit's partial
+        information decomposition about them, ``pid_redundancy``, ``pid_unique`` (over
+        ``factor``, NaN for the other factors) and ``pid_synergy``, in bits, as
+        :func:`~factorprobe.analysis.partial_information` gives them on the table's quantiser
+        and seed, shuffle-corrected with ``min(n_permutations, 100)`` shuffles (as the
+        restricted null means; 100 when the table draws none) unless ``correction="none"``
+        (attrs ``pid_*``). Lazy on a dask-backed input, block by block along ``unit``. None:
+        no PID columns.
     seed : int, Generator or None, default=0
         Seed of the shuffles (a factor's shuffles depend on the seed and its name only, so a
         table agrees with :func:`~factorprobe.analysis.mutual_information` given the same seed).
@@ -231,6 +242,7 @@ def unit_table(
         # NaN between a factor and its own group: not crossed
         crossed = bool(np.all(dependence[~np.eye(len(compared), dtype=bool)] == 0.0))
     check_choice(null, NULLS, name="null", where=where)
+    sources = pid_sources(pid, names, coded, where=where)
     plan = TablePlan.build(
         options,
         coded,
@@ -252,10 +264,11 @@ def unit_table(
         "n_stimuli": int(acts.sizes[STIMULUS]),
     }
     lazy = is_dask_collection(acts.data) or scheduler is not None
+    values = _unit_blocks(acts, unit_chunk) if lazy else acts.values
     if lazy:
-        table = _lazy_table(acts, keys, plan, finish, unit_chunk)
+        table = _lazy_table(values, keys, plan, finish, _families(acts))
     else:
-        table = table_array(unit_statistics(acts.values, keys, plan), _families(acts), **finish)
+        table = table_array(unit_statistics(values, keys, plan), _families(acts), **finish)
 
     data_vars = {
         name: ((UNIT, FACTOR), table[:, :, i])
@@ -272,6 +285,9 @@ def unit_table(
         preferred = _preferred_names(preferred, choices)
     data_vars["preferred_factor"] = ((UNIT,), preferred)
     data_vars["factor_entropy"] = ((FACTOR,), factor_entropy)
+    if sources is not None:
+        pid_settings = pid_options(options, int(acts.sizes[STIMULUS]))
+        data_vars |= pid_variables(values, sources, names, pid_settings)
     data_vars = {
         name: (*data_vars[name], dict(zip(("description", "units"), VARIABLES[name], strict=True)))
         for name in ordered(data_vars)
@@ -295,6 +311,8 @@ def unit_table(
         ),
         "crossed": int(crossed),
     }
+    if sources is not None:
+        ds.attrs |= pid_attrs(sources, pid_settings)
     if any(s is not None for s in plan.strata) and options.correction == "shuffle":
         ds.attrs["correction_permutations"] = correction_permutations(
             n_permutations, int(acts.sizes[STIMULUS])
@@ -304,10 +322,9 @@ def unit_table(
     return ds
 
 
-def _lazy_table(acts: xr.DataArray, keys: np.ndarray, plan: TablePlan, finish: dict, unit_chunk):
-    """The table as one dask array ``(U, K, len(TABLE_LAYOUT))``: the unit stage block by
-    block along ``unit`` (every stimulus in a block), then the table stage on the small
-    gathered ``(unit, factor)`` statistics."""
+def _unit_blocks(acts: xr.DataArray, unit_chunk: int | None) -> da.Array:
+    """The responses ``(U, S)`` as a dask array in blocks along ``unit``, every stimulus in a
+    block (the table's and the PID's passes share these blocks)."""
     if is_dask_collection(acts.data):
         data = acts.data
     else:
@@ -316,7 +333,15 @@ def _lazy_table(acts: xr.DataArray, keys: np.ndarray, plan: TablePlan, finish: d
         data = da.from_array(acts.values, chunks=(unit_chunk or max(1, (8 << 20) // n), -1))
     if unit_chunk is not None:
         data = data.rechunk({0: unit_chunk})
-    data = data.rechunk({1: -1})
+    return data.rechunk({1: -1})
+
+
+def _lazy_table(
+    data: da.Array, keys: np.ndarray, plan: TablePlan, finish: dict, families: np.ndarray
+):
+    """The table as one dask array ``(U, K, len(TABLE_LAYOUT))``: the unit stage block by
+    block along ``unit`` (every stimulus in a block), then the table stage on the small
+    gathered ``(unit, factor)`` statistics."""
     key_blocks = da.from_array(keys[:, None], chunks=(data.chunks[0], 1))
     # one graph key for the plan (its factor codes are not copied into every task); the shared
     # nulls are computed by the first block that needs them, once per process
@@ -333,7 +358,7 @@ def _lazy_table(acts: xr.DataArray, keys: np.ndarray, plan: TablePlan, finish: d
         dtype=np.float64,
         concatenate=True,
     )
-    families = da.from_array(_families(acts)[:, None], chunks=-1)
+    families = da.from_array(families[:, None], chunks=-1)
     return da.blockwise(
         table_array,
         "ukv",

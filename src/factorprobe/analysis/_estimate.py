@@ -189,6 +189,7 @@ def factor_statistics(
     if options.estimator == "plugin":
         mi_raw = table.mi()
     else:
+        assert prepared.scores is not None  # prepare makes the scores for the copula
         if score_moments is None:
             score_moments = _kernels.level_moments(prepared.scores, codes, n_levels)
         mi_raw = _copula.gaussian_discrete_mi(
@@ -224,6 +225,7 @@ def factor_statistics(
         if options.estimator == "plugin":
             mi = mi_raw - table.miller_madow(occupied)
         else:
+            assert prepared.scores is not None  # prepare makes the scores for the copula
             mi = _copula.gaussian_discrete_mi(
                 prepared.scores, codes, n_levels, bias_correct=True, moments=score_moments
             )
@@ -290,6 +292,7 @@ def permuted_statistic(
             prepared.bins[:, None, :], prepared.n_bins, perms[None], n_levels
         )
         return _kernels.plugin_mi(joint)
+    assert prepared.scores is not None  # prepare makes the scores for the copula
     return _copula.gaussian_discrete_mi(
         prepared.scores[:, None, :], perms[None], n_levels, bias_correct=False
     )
@@ -297,6 +300,7 @@ def permuted_statistic(
 
 def null_scale(stats: FactorStatistics) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each unit's shared null, ``(U,)`` each."""
+    assert stats.null is not None and stats.null_group is not None  # kept when a null is needed
     mean = stats.null.mean(axis=1)[stats.null_group]
     sd = stats.null.std(axis=1)[stats.null_group]
     return mean, np.where(sd > 0, sd, np.inf)

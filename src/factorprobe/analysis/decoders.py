@@ -126,7 +126,7 @@ def regress(
 
 def stratified_folds(
     y: np.ndarray, *, n_splits: int, random_state: int
-) -> list[tuple[np.ndarray, ...]]:
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The (train, test) indices of shuffled stratified k-fold on the level codes ``y``."""
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     return list(folds.split(np.zeros((len(y), 1)), y))
@@ -135,7 +135,7 @@ def stratified_folds(
 def classify(
     x: np.ndarray,
     y: np.ndarray,
-    folds: list[tuple[np.ndarray, ...]],
+    folds: list[tuple[np.ndarray, np.ndarray]],
     *,
     Cs: np.ndarray,
     max_iter: int,
@@ -216,7 +216,7 @@ def select_c(
     return best
 
 
-def marginal_cross_entropy(y: np.ndarray, folds: list[tuple[np.ndarray, ...]]) -> float:
+def marginal_cross_entropy(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Held-out cross-entropy (bits) of predicting each test fold by its training frequencies.
 
     Not H(F): a level under-represented in a training fold is over-represented in its test
@@ -238,7 +238,9 @@ def check_grid(value: object, *, name: str, where: str, positive: bool) -> np.nd
         if (
             len(grid) < 2
             or not all(
-                isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in grid
+                # numpy's stubs do not accept numbers.Real, which np.isfinite takes
+                isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v)  # type: ignore[call-overload]
+                for v in grid
             )
             or min(grid) < 0
             or (positive and min(grid) == 0)

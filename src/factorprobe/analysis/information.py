@@ -8,6 +8,7 @@ dask array chunked along ``unit`` stays lazy. All results are in bits.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import xarray as xr
@@ -230,9 +231,7 @@ def conditional_mutual_information(
     a = factor_codes(acts, factor, where=where)
     b = factor_codes(acts, given, where=where)
     ab = joint_factor(a, b, where=where)
-    plain = Estimation(
-        **{**_fields(options), "correction": "none" if correction == "shuffle" else correction}
-    )
+    plain = replace(options, correction="none" if correction == "shuffle" else correction)
 
     def kernel(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
         prepared = prepare(values, plain, keys)
@@ -362,10 +361,6 @@ def _point_options(
         seed=seed_int(seed),
         where=where,
     )
-
-
-def _fields(options: Estimation) -> dict[str, object]:
-    return {k: getattr(options, k) for k in options.__dataclass_fields__}
 
 
 def _apply(kernel, acts: xr.DataArray, keyed: bool = True) -> xr.DataArray:

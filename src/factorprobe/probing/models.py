@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -302,8 +302,12 @@ def _load_embedded(
         module=network,
         name=full_name,
         input_size=(size, size),
-        mean=mean if mean is not None else tuple(json.loads(metadata.get("mean", "[0.5]"))),
-        std=std if std is not None else tuple(json.loads(metadata.get("std", "[0.5]"))),
+        mean=_as_floats(
+            mean if mean is not None else tuple(json.loads(metadata.get("mean", "[0.5]"))), "mean"
+        ),
+        std=_as_floats(
+            std if std is not None else tuple(json.loads(metadata.get("std", "[0.5]"))), "std"
+        ),
         weights=f"{described} (sha256 {file_digest(path)})",
         channels_last=True,
     )
@@ -380,7 +384,9 @@ def _load_timm(
         load_into(network, state, path, f"timm:{name}")
         described = f"{path} (sha256 {file_digest(path)})"
     elif pretrained:
-        described = f"pretrained {network.pretrained_cfg.get('hf_hub_id') or name}"
+        # a timm model carries its pretrained_cfg dict (nn.Module.__getattr__ says Tensor/Module)
+        pretrained_cfg = cast("dict[str, Any]", network.pretrained_cfg)
+        described = f"pretrained {pretrained_cfg.get('hf_hub_id') or name}"
     else:
         described = "random init"
     config = timm.data.resolve_model_data_config(network)
@@ -390,8 +396,8 @@ def _load_timm(
         module=network,
         name=f"timm:{name}",
         input_size=_as_input_size(input_size) if input_size is not None else (height, width),
-        mean=mean if mean is not None else tuple(config["mean"]),
-        std=std if std is not None else tuple(config["std"]),
+        mean=_as_floats(mean if mean is not None else tuple(config["mean"]), "mean"),
+        std=_as_floats(std if std is not None else tuple(config["std"]), "std"),
         weights=described,
         channels_last=True,
     )

@@ -220,6 +220,7 @@ def _jacobian_sums(fn, batches: Iterator[torch.Tensor]):
         else:
             total, squares, norms = total + parts[0], squares + parts[1], norms + parts[2]
         n += batch.shape[0]
+    assert total is not None and squares is not None and norms is not None  # >= 1 batch, checked
     return total.cpu().numpy(), squares.cpu().numpy(), norms.cpu().numpy(), n
 
 

@@ -12,7 +12,7 @@ the number ``capture`` records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from contextlib import suppress
 from numbers import Integral
 from typing import Any, Literal
@@ -199,7 +199,7 @@ def saliency(
         "resized": int(resize),
         **{f"stimuli_{k}": v for k, v in _scalar_attrs(stim.attrs).items()},
     }
-    coords: dict[str, Any] = {
+    coords: dict[Hashable, Any] = {
         UNIT: np.arange(weights.shape[0]),
         LAYER: (UNIT, np.full(weights.shape[0], layer)),
         INDEX: (UNIT, indices),
@@ -396,7 +396,7 @@ def _background(stim: xr.Dataset) -> np.ndarray:
     )
 
 
-def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+def _numpy_dtype(dtype: torch.dtype) -> type[np.floating[Any]]:
     return np.float64 if dtype == torch.float64 else np.float32
 
 

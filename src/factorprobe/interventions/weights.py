@@ -76,7 +76,8 @@ def spectrum(weights: np.ndarray) -> dict[str, np.ndarray | float]:
     # tied singular values share one subspace: sum the energies of its directions
     group = np.concatenate([[0], np.cumsum(np.diff(s) < -TIE_TOLERANCE * s[0])])
     merged = np.zeros((w.shape[0], int(group[-1]) + 1))
-    np.add.at(merged, (slice(None), group), energy)
+    # numpy's stubs type ufunc.at's indices as an integer array, not a tuple with slices
+    np.add.at(merged, (slice(None), group), energy)  # type: ignore[arg-type]
     with np.errstate(invalid="ignore", divide="ignore"):
         spectral = merged.sum(1) ** 2 / np.square(merged).sum(1)
         squares = np.square(w)

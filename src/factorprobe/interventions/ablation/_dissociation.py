@@ -15,8 +15,9 @@ from factorprobe._validation import check_choice, check_real
 __all__ = ["MEASURES", "dissociation_frame", "double_dissociation"]
 
 K, RANKING, DIRECTION, METRIC, RANDOM = "k", "ranking", "direction", "metric", "random_order"
+Measure = Literal["decoding_accuracy", "v_information", "decoding_r2"]
 #: The decodability metrics a dissociation can be read on, and their units.
-MEASURES: dict[str, str] = {
+MEASURES: dict[Measure, str] = {
     "decoding_accuracy": "fraction",
     "v_information": "bits",
     "decoding_r2": "1",
@@ -26,7 +27,7 @@ MEASURES: dict[str, str] = {
 def double_dissociation(
     result: xr.Dataset,
     *,
-    measure: Literal["decoding_accuracy", "v_information", "decoding_r2"] = "decoding_accuracy",
+    measure: Measure = "decoding_accuracy",
     direction: Literal["highest", "lowest"] = "highest",
     k: Sequence[int] | None = None,
     n_sd: float = 1.0,

@@ -15,7 +15,7 @@ out by ``decoding``'s ridge regression on the same folds, so its R² equals ``de
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,7 +114,7 @@ def lda_decode(
 
 
 def score_steps(
-    outputs: Iterator[Outputs],
+    outputs: Generator[Outputs, None, None],
     n_steps: int,
     labels: np.ndarray | None,
     codes: Sequence[FactorCodes],

@@ -47,6 +47,7 @@ def resolve_rankings(
             f"The 'ranking' parameter of {_WHERE} must be one variable, e.g. "
             f"table['mi'].sel(factor='size'), not a whole Dataset."
         )
+    specs: list[tuple[str | None, object]]
     if isinstance(ranking, Mapping):
         if not ranking:
             raise ValueError(f"The 'ranking' parameter of {_WHERE} is an empty mapping.")

@@ -6,7 +6,7 @@ on the device for every stimulus, so each step costs only the suffix (or a full 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,7 +43,7 @@ def run_steps(
     *,
     device: torch.device,
     show: bool,
-) -> tuple[ForwardPlan, np.ndarray, Iterator[Outputs]]:
+) -> tuple[ForwardPlan, np.ndarray, Generator[Outputs, None, None]]:
     """Run the intact network, then yield the outputs of each ablation set in ``steps``.
 
     Parameters
@@ -69,11 +69,13 @@ def run_steps(
             hooks.reset()
             full = model.module(x)
             full_rec = hooks.pop()
-            if plan.split:
-                h = plan.prefix(x)
+            # a plan has both a prefix and a suffix (plan.split) or neither
+            prefix, suffix = plan.prefix, plan.suffix
+            if prefix is not None and suffix is not None:
+                h = prefix(x)
                 hooks.reset()
                 hooks.seen.clear()
-                out = plan.suffix(h)
+                out = suffix(h)
                 rec = hooks.pop()
                 problem = _split_problem(full, full_rec, out, rec, hooks.seen, record)
                 if problem is None:
@@ -92,8 +94,8 @@ def run_steps(
     base = Outputs(np.concatenate([a[0] for a in intact]), np.concatenate([a[1] for a in intact]))
     fill = layer_values.mean(axis=0) if values is None else values
 
-    def generate() -> Iterator[Outputs]:
-        forward = plan.suffix if plan.split else model.module
+    def generate() -> Generator[Outputs, None, None]:
+        forward = plan.suffix if plan.suffix is not None else model.module  # plan.split
         with running(model, device), UnitHooks(model.module, [ablate], record) as hooks:
             for index in tqdm(steps, desc="ablation steps", disable=not show):
                 if len(index) == 0:

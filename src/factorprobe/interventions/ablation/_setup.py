@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from factorprobe._validation import check_int
-from factorprobe.probing.layers import fc_layers, resolve_targets
+from factorprobe.probing.layers import Activation, fc_layers, resolve_targets
 from factorprobe.probing.models import ProbedModel
 
 __all__ = [
@@ -27,7 +27,7 @@ LOGITS = "logits"
 _WHERE = "cumulative_ablation"
 
 
-def resolve_layers(model: ProbedModel, layer: str, readout: str | None, activation: str):
+def resolve_layers(model: ProbedModel, layer: str, readout: str | None, activation: Activation):
     names = fc_layers(model)
     if readout is None:
         after = names[names.index(layer) + 1 :] if layer in names else []

@@ -11,7 +11,7 @@ atoms follow from the three mutual informations. Everything is on the unit's bin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import xarray as xr
@@ -156,7 +156,7 @@ def partial_information(
     check_sources(a, b, where=where)
     seed = seed_int(seed)
     values = np.asarray(acts.values, dtype=np.float64)
-    options = dict(quantizer=quantizer, n_bins=n_bins, threshold=threshold)
+    options: dict[str, Any] = dict(quantizer=quantizer, n_bins=n_bins, threshold=threshold)
     out = decomposition(
         values, a, b, **options, correction=correction, n_permutations=n_permutations, seed=seed
     )
@@ -357,6 +357,7 @@ def _mean_over_blocks(statistic, perms: np.ndarray, cells_per_shuffle: int) -> n
     for start in range(0, len(perms), step):
         part = statistic(perms[start : start + step]).sum(axis=-1)
         total = part if total is None else total + part
+    assert total is not None  # n_permutations >= 1, checked by the callers
     return total / len(perms)
 
 

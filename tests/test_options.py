@@ -23,6 +23,7 @@ ANALYSIS_KEYS = {
     for key in (
         *("factors", "compare", "estimator", "correction", "significance", "null"),
         *("n_permutations", "n_bins", "quantizer", "threshold", "alpha", "family_wise", "seed"),
+        "pid",
     )
 }
 ANALYSIS_KEYS |= {"n_boot": (tuning_curves, "n_boot"), "n_splits": (decoding, "n_splits")}

@@ -234,6 +234,7 @@ class AnalysisConfig:
     threshold: float = _TABLE["threshold"]
     alpha: float = _TABLE["alpha"]
     family_wise: bool = _TABLE["family_wise"]
+    pid: tuple[str, ...] | None = _TABLE["pid"]
     seed: int = _TABLE["seed"]
     tuning: tuple[str, ...] = ck.GridDefault(("size", "x", "y"))
     n_boot: int = _default(tuning_curves, "n_boot")
@@ -267,6 +268,11 @@ class AnalysisConfig:
         object.__setattr__(self, "threshold", ck.real(t, "threshold", self.threshold))
         object.__setattr__(self, "alpha", ck.real(t, "alpha", self.alpha, 0.0, 1.0))
         ck.boolean(t, "family_wise", self.family_wise)
+        if self.pid is not None:
+            pid = ck.names(t, "pid", self.pid)
+            if len(pid) != 2 or any(f not in self.factors for f in pid):
+                ck.fail(t, "pid", f"2 of the analysed factors {list(self.factors)}", pid)
+            object.__setattr__(self, "pid", pid)
         object.__setattr__(self, "seed", ck.seed(t, "seed", self.seed))
         object.__setattr__(self, "tuning", ck.names(t, "tuning", self.tuning, empty=True))
         object.__setattr__(self, "n_boot", ck.resamples(t, "n_boot", self.n_boot))

@@ -85,7 +85,7 @@ CONFIG_FILE = "config.toml"
 # the [analysis] keys that are unit_table's parameters by the same names
 _UNIT_TABLE_KEYS = (
     *("compare", "estimator", "correction", "significance", "null", "n_permutations", "n_bins"),
-    *("quantizer", "threshold", "alpha", "family_wise", "seed"),
+    *("quantizer", "threshold", "alpha", "family_wise", "pid", "seed"),
 )
 
 ConfigLike = RunConfig | Sequence[RunConfig] | str | os.PathLike[str] | None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 LOCAL_SCHEDULERS: tuple[str, ...] = ("threads", "synchronous")
 ADDRESS_PREFIXES: tuple[str, ...] = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
@@ -21,7 +21,10 @@ CONNECT_TIMEOUT = "30s"
 __all__ = ["LOCAL_SCHEDULERS", "check_scheduler", "compute", "scheduler_for"]
 
 
-def check_scheduler(scheduler: object, *, where: str) -> object:
+_S = TypeVar("_S")
+
+
+def check_scheduler(scheduler: _S, *, where: str) -> _S:
     """Validate a scheduler option: None, a local scheduler name, an address or a Client."""
     if scheduler is None or scheduler in LOCAL_SCHEDULERS:
         return scheduler

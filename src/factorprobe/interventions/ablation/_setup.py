@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -10,6 +11,9 @@ import xarray as xr
 from factorprobe._validation import check_int
 from factorprobe.probing.layers import Activation, fc_layers, resolve_targets
 from factorprobe.probing.models import ProbedModel
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "LOGITS",
@@ -158,8 +162,18 @@ def chance_level(metric: tuple[str, str, str], codes, labels) -> float:
     return 0.0 if name.startswith(("v_information:", "decoding_r2:")) else float("nan")
 
 
-def table_maker(model, stimuli, layer, activation, table, factors, available, rng, batch_size,
-                device):  # fmt: skip
+def table_maker(
+    model: ProbedModel,
+    stimuli: Any,
+    layer: str,
+    activation: Activation,
+    table: xr.Dataset | None,
+    factors: list[str],
+    available: list[str],
+    rng: np.random.Generator,
+    batch_size: int,
+    device: torch.device,
+) -> Callable[[list[str]], xr.Dataset]:
     """A function giving the unit table for named-column rankings (``table``, or computed once).
 
     The computed table covers the decoded factors and the rankings' factors, and at least two
@@ -181,7 +195,7 @@ def table_maker(model, stimuli, layer, activation, table, factors, available, rn
             from factorprobe.probing.capture import capture
 
             if not acts:
-                options = dict(batch_size=batch_size, device=device, progress=False)
+                options: dict[str, Any] = dict(batch_size=batch_size, device=device, progress=False)
                 acts.append(capture(model, stimuli, layers=[layer], activation=activation,
                                     **options))  # fmt: skip
             cache[key] = unit_table(acts[0], factors=needed, seed=table_seed)

@@ -15,11 +15,12 @@ NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 TIMEOUT_S = 120  # per cell; each notebook takes well under a minute
 
 
-def test_the_three_notebooks_exist():
+def test_the_four_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_tuning_curves.ipynb",
         "03_selectivity_tables.ipynb",
+        "04_roles.ipynb",
     ]
 
 

@@ -20,9 +20,10 @@ def test_layout_and_cells(stim):
     sheet = contact_sheet(stim, columns="size", rows="x")
     assert sheet.mode == "L"
     arr = np.asarray(sheet)
-    assert arr.shape == (14 + 2 * 66, 72 + 3 * 66)
+    top, left = arr.shape[0] - 2 * 66, arr.shape[1] - 3 * 66  # the label bands
+    assert top >= 2 * 11 and left >= 4 * 5
     # row x=20, column size=24: the middle y (32) and the first shape (disc) by default
-    cell = arr[14 : 14 + 64, 72 + 2 * 66 : 72 + 2 * 66 + 64].astype(float) / 255
+    cell = arr[top : top + 64, left + 2 * 66 : left + 2 * 66 + 64].astype(float) / 255
     expected = stim["image"].sel(stimulus=(stim.size == 24) & (stim.x == 20) & (stim.y == 32)
                                  & (stim.shape == "disc"))  # fmt: skip
     np.testing.assert_allclose(cell, expected.values[0, ..., 0], atol=0.5 / 255)
@@ -32,7 +33,8 @@ def test_fixed_values_with_at(stim):
     sheet = np.asarray(
         contact_sheet(stim, columns="y", rows="size", at={"x": 44, "shape": "square"})
     )
-    cell = sheet[14 : 14 + 64, 72 : 72 + 64]  # size=8, y=20, square at x=44
+    top, left = sheet.shape[0] - 3 * 66, sheet.shape[1] - 3 * 66
+    cell = sheet[top : top + 64, left : left + 64]  # size=8, y=20, square at x=44
     rows, cols = np.nonzero(cell > 127)
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (16, 23, 40, 47)
 
@@ -67,10 +69,30 @@ def test_write_stimuli_round_trips_through_netcdf(tmp_path):
     np.testing.assert_array_equal(back["image"].values, expected["image"].values)
     assert list(back["shape"].values) == list(space["shape"])
     assert back.attrs["canvas"] == 128 and back.attrs["seed"] == "none"
-    assert Image.open(paths["contact_sheet"]).size == (72 + 2 * 130, 14 + 2 * 130)
+    width, height = Image.open(paths["contact_sheet"]).size
+    assert width >= 2 * 130 + 20 and height >= 2 * 130 + 2 * 11
 
 
 def test_write_stimuli_writes_nothing_on_bad_input(tmp_path):
     with pytest.raises(ValueError, match="Unknown factor 'area'"):
         write_stimuli(grid(size=16, x=40, y=40), tmp_path / "out", columns="area")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("n_sizes", "canvas"), [(2, 64), (6, 224), (12, 224)])
+def test_labels_are_legible_where_the_report_shows_the_sheet(n_sizes, canvas):
+    """Labels >= MIN_LABEL_PX tall on screen at DISPLAY_WIDTH (how the report shows it)."""
+    from factorprobe.stimuli.sheet import DISPLAY_WIDTH, MIN_LABEL_PX
+
+    space = grid(size=list(np.linspace(8, 40, n_sizes)), x=[20, 44], y=[20, 32])
+    sheet = contact_sheet(render(space, canvas=canvas), columns="size", rows="x")
+    shown = min(1.0, DISPLAY_WIDTH / sheet.size[0])
+    assert sheet.info["label_px"] * shown >= MIN_LABEL_PX
+    assert sheet.info["label_px"] >= 11
+
+
+def test_title_names_units_and_fixed_levels(stim):
+    sheet = contact_sheet(stim, columns="size", rows="x", at={"y": 20})
+    assert sheet.info["title"] == (
+        "across: size (px); down: x (px); fixed: y = 20 px, shape = disc"
+    )

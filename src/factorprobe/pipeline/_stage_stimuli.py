@@ -68,6 +68,8 @@ def write_sheet(space: Any, config: RunConfig, canvas: Any, path: Path) -> None:
     for f, value in at.items():
         keep &= np.asarray(space[f]) == value
     subset = render_run(space.take(np.flatnonzero(keep)), config, canvas)
-    image = stimuli.contact_sheet(subset, columns=columns, rows=rows, at=at)
+    # the varied factors held fixed, so the sheet's title states them (a constant is no news)
+    held = {f: v for f, v in at.items() if len(levels[f]) > 1}
+    image = stimuli.contact_sheet(subset, columns=columns, rows=rows, at=held)
     with atomic_output(path) as tmp:
         image.save(tmp, format="PNG")

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
+from factorprobe.stimuli.sheet import DISPLAY_WIDTH
+
 STYLE = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --band: #f6f8fa; --accent: #0b5cad; }
 * { box-sizing: border-box; }
@@ -42,11 +44,11 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13px; max-width: 980px; }
 div.row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 div.row > figure { flex: 0 1 auto; min-width: 0; }
-figure.sheet img { max-width: 560px; }
+figure.sheet img { width: min(100%, SHEET_WIDTHpx); }
 table.text td { text-align: left; white-space: normal; }
 pre { background: var(--band); border: 1px solid var(--line); padding: 10px 12px; overflow-x: auto;
       font-size: 12.5px; line-height: 1.4; max-height: 640px; }
-"""
+""".replace("SHEET_WIDTH", str(DISPLAY_WIDTH))
 
 
 def text(value: object) -> str:

@@ -160,7 +160,8 @@ def overview(saved: Saved, summary: pd.DataFrame) -> str:
             part.image(
                 sheet.read_bytes(),
                 alt="contact sheet of the stimuli",
-                caption="Contact sheet: size across, x down, other factors at their middle level.",
+                caption="Contact sheet: one stimulus per cell; its title line names the factors "
+                "across and down (with their units) and the levels the others are held at.",
                 css="sheet",
             ),
         ]

@@ -19,9 +19,13 @@ from factorprobe.stimuli.render import render
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-_LABEL_HEIGHT = 14
-_LABEL_WIDTH = 72
 _EMPTY = 48  # gray level of a cell with no stimulus
+#: the width (CSS px) at which the HTML report shows a contact sheet; labels are sized for it
+DISPLAY_WIDTH = 720
+#: the smallest label height (px on screen) at :data:`DISPLAY_WIDTH`
+MIN_LABEL_PX = 12
+# physical units of the renderer's factors, for the sheet's axis titles
+_UNITS = {"size": "px", "x": "px", "y": "px", "rotation": "deg"}
 
 
 def _factor_values(stim: xr.Dataset, name: str, role: str) -> np.ndarray:
@@ -38,6 +42,14 @@ def _label(value: object) -> str:
     return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
 
 
+def _named(factor: str, value: object | None = None) -> str:
+    """``size (px)``, or ``y = 112 px`` with a value."""
+    unit = _UNITS.get(factor)
+    if value is None:
+        return f"{factor} ({unit})" if unit else factor
+    return f"{factor} = {_label(value)}{f' {unit}' if unit else ''}"
+
+
 def contact_sheet(
     stim: xr.Dataset,
     *,
@@ -45,13 +57,15 @@ def contact_sheet(
     rows: str = "x",
     at: Mapping[str, object] | None = None,
     zoom: int = 1,
+    label_px: int | None = None,
 ) -> Image.Image:
     """Tile stimuli into one image: ``columns`` factor across, ``rows`` factor down.
 
     Every other factor is held at one value: the one given in ``at``, else its middle level
     (the median of its sorted distinct values). Each cell shows the first stimulus with those
     values, or stays dark gray if there is none (meant for grids; a random design leaves most
-    cells empty). Labels name the factor values.
+    cells empty). A title line names the two factors with their units and the fixed values of
+    the others; the column and row labels give the levels.
 
     Parameters
     ----------
@@ -63,24 +77,32 @@ def contact_sheet(
         Values of the other factors, e.g. ``{"y": 112}``.
     zoom : int, default=1
         Integer magnification of each stimulus.
+    label_px : int, optional
+        Height of the label font in the image's pixels; default so that the labels are at least
+        :data:`MIN_LABEL_PX` px tall when the sheet is shown :data:`DISPLAY_WIDTH` px wide (as
+        the HTML report shows it), and at least 11 px in the image itself.
 
     Returns
     -------
     PIL.Image.Image
-        The sheet, mode ``"L"`` or ``"RGB"`` (8-bit; intensity ``round(255 * value)``).
+        The sheet, mode ``"L"`` or ``"RGB"`` (8-bit; intensity ``round(255 * value)``); its
+        ``info`` holds the ``title`` drawn on it and the labels' font size ``label_px`` (pixels).
 
     Raises
     ------
     ValueError
         For an unknown factor or a value in ``at`` that no stimulus has.
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     zoom = check_int(zoom, name="zoom", where="contact_sheet", minimum=1)
+    if label_px is not None:
+        label_px = check_int(label_px, name="label_px", where="contact_sheet", minimum=6)
     col_values = _factor_values(stim, columns, "columns")
     row_values = _factor_values(stim, rows, "rows")
     keep = np.ones(stim.sizes[STIMULUS], dtype=bool)
     fixed = dict(at or {})
+    named = set(fixed)
     for name, coord in stim.coords.items():
         if coord.dims != (STIMULUS,) or name in (STIMULUS, columns, rows):
             continue
@@ -104,12 +126,27 @@ def contact_sheet(
     channels = image.sizes[image.dims[-1]]
     height, width = image.shape[1] * zoom, image.shape[2] * zoom
     gap = 2
-    sheet_h = _LABEL_HEIGHT + row_levels.size * (height + gap)
-    sheet_w = _LABEL_WIDTH + col_levels.size * (width + gap)
+    row_labels = [_label(v) for v in row_levels]
+    cells_w = col_levels.size * (width + gap)
+    size = label_px or 11
+    while True:  # the smallest font whose labels are >= MIN_LABEL_PX on screen at DISPLAY_WIDTH
+        font = ImageFont.load_default(size=size)
+        pad = max(2, size // 4)
+        label_w = int(np.ceil(max(font.getlength(t) for t in [*row_labels, "0000"]))) + 2 * pad
+        title_w = int(np.ceil(font.getlength("x" * 36)))  # a narrow sheet still holds a title
+        sheet_w = max(label_w + cells_w, title_w)
+        if label_px is not None or size * DISPLAY_WIDTH / max(sheet_w, DISPLAY_WIDTH) >= (
+            MIN_LABEL_PX
+        ):
+            break
+        size += 1
+    label_w = sheet_w - cells_w
+    band = size + 2 * pad
+    sheet_h = 2 * band + row_levels.size * (height + gap)
     sheet = np.full((sheet_h, sheet_w, channels), 255, dtype=np.uint8)
     for i, rv in enumerate(row_levels):
         for j, cv in enumerate(col_levels):
-            top, left = _LABEL_HEIGHT + i * (height + gap), _LABEL_WIDTH + j * (width + gap)
+            top, left = 2 * band + i * (height + gap), label_w + j * (width + gap)
             hits = np.flatnonzero(keep & (row_values == rv) & (col_values == cv))
             if hits.size == 0:
                 sheet[top : top + height, left : left + width] = _EMPTY
@@ -122,11 +159,31 @@ def contact_sheet(
     )
     draw = ImageDraw.Draw(img)
     ink = 0 if channels == 1 else (0, 0, 0)
+    held = [_named(str(n), v) for n, v in _held(stim, keep, (columns, rows), named)]
+    title = f"across: {_named(columns)}; down: {_named(rows)}"
+    title += f"; fixed: {', '.join(held)}" if held else ""
+    draw.text((pad, pad), title, fill=ink, font=font)
     for j, cv in enumerate(col_levels):
-        draw.text((_LABEL_WIDTH + j * (width + gap) + 2, 1), f"{columns}={_label(cv)}", fill=ink)
-    for i, rv in enumerate(row_levels):
-        draw.text((2, _LABEL_HEIGHT + i * (height + gap) + 2), f"{rows}={_label(rv)}", fill=ink)
+        draw.text((label_w + j * (width + gap) + pad, band + pad), _label(cv), fill=ink, font=font)
+    for i, text in enumerate(row_labels):
+        draw.text((pad, 2 * band + i * (height + gap) + pad), text, fill=ink, font=font)
+    img.info.update(title=title, label_px=size)
     return img
+
+
+def _held(
+    stim: xr.Dataset, keep: np.ndarray, shown: tuple[str, str], named: set[str]
+) -> list[tuple[str, object]]:
+    """The factors held fixed on the sheet (varied by the stimuli or named in ``at``), with
+    their held value."""
+    held = []
+    for name, coord in stim.coords.items():
+        if coord.dims != (STIMULUS,) or name in (STIMULUS, *shown):
+            continue
+        values = np.asarray(coord.values)
+        if (name in named or np.unique(values).size > 1) and keep.any():
+            held.append((str(name), values[np.flatnonzero(keep)[0]]))
+    return held
 
 
 def write_stimuli(

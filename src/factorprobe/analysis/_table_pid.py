@@ -10,6 +10,7 @@ and in memory on a numpy input.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import dask.array as da
 import numpy as np
@@ -69,19 +70,14 @@ def pid_variables(
     """``{name: (dims, array)}`` of the PID variables for responses ``(U, S)``: a numpy array
     (computed now) or a dask array with every stimulus in each block (lazy)."""
     a, b = sources
-    if isinstance(values, da.Array):
-        out = values.map_blocks(
-            decomposition,
-            a,
-            b,
-            **options,
-            chunks=(values.chunks[0], (len(DECOMPOSITION),)),
-            dtype=np.float64,
+    xp: ModuleType = da if isinstance(values, da.Array) else np
+    if xp is da:
+        width = (len(DECOMPOSITION),)
+        out = da.map_blocks(
+            decomposition, values, a, b, **options, chunks=(values.chunks[0], width), dtype=float
         )
-        xp = da
     else:
         out = decomposition(values, a, b, **options)
-        xp = np
     column = {name: out[:, i] for i, name in enumerate(DECOMPOSITION)}
     missing = xp.full_like(column["redundancy"], np.nan)
     unique = {a.name: column["unique_a"], b.name: column["unique_b"]}

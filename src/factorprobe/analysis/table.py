@@ -264,11 +264,11 @@ def unit_table(
         "n_stimuli": int(acts.sizes[STIMULUS]),
     }
     lazy = is_dask_collection(acts.data) or scheduler is not None
-    values = _unit_blocks(acts, unit_chunk) if lazy else acts.values
-    if lazy:
-        table = _lazy_table(values, keys, plan, finish, _families(acts))
+    blocks = _unit_blocks(acts, unit_chunk) if lazy else None
+    if blocks is not None:
+        table = _lazy_table(blocks, keys, plan, finish, _families(acts))
     else:
-        table = table_array(unit_statistics(values, keys, plan), _families(acts), **finish)
+        table = table_array(unit_statistics(acts.values, keys, plan), _families(acts), **finish)
 
     data_vars = {
         name: ((UNIT, FACTOR), table[:, :, i])
@@ -287,6 +287,7 @@ def unit_table(
     data_vars["factor_entropy"] = ((FACTOR,), factor_entropy)
     if sources is not None:
         pid_settings = pid_options(options, int(acts.sizes[STIMULUS]))
+        values = acts.values if blocks is None else blocks
         data_vars |= pid_variables(values, sources, names, pid_settings)
     data_vars = {
         name: (*data_vars[name], dict(zip(("description", "units"), VARIABLES[name], strict=True)))

@@ -435,7 +435,8 @@ COMMAND_LINE = [
     Command(
         "unknown-model",
         _config('[model]\nname = "resnet"\n'),
-        r"The 'name' key of \[model\] must be 'embedded', 'timm:NAME' or "
+        r"The 'name' key of \[model\] must be 'embedded', 'embedded:relu', 'embedded:flat', "
+        r"'timm:NAME' or "
         r"'python:module:callable'; got 'resnet'\.$",
     ),
     Command(

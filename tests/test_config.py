@@ -161,8 +161,8 @@ def test_run_tables_override_single_keys_of_the_shared_tables():
         (
             "[model]\nname = 'resnet18'",
             ValueError,
-            r"'name' key of \[model\] must be 'embedded', 'timm:NAME' or "
-            r"'python:module:callable'; got 'resnet18'",
+            r"'name' key of \[model\] must be 'embedded', 'embedded:relu', 'embedded:flat', "
+            r"'timm:NAME' or 'python:module:callable'; got 'resnet18'",
         ),
         ("[model]\nname = 'python:nets'", ValueError, r"'python:module:callable'"),
         (

@@ -24,11 +24,16 @@ __all__ = [
     "DEFAULT_N_RANDOM",
     "DEFAULT_N_SPLITS",
     "DEFAULT_SEED",
+    "EMBEDDED_MODELS",
     "MIN_RANDOM",
     "AblationDecoder",
     "AblationDirection",
     "AblationMethod",
 ]
+
+#: the shipped embedded networks, by the names load_model and a run's [model] name take
+#: (probing.embedded.catalogue holds their files; this list needs no torch to validate a file)
+EMBEDDED_MODELS: Final[tuple[str, ...]] = ("embedded", "embedded:relu", "embedded:flat")
 
 AblationMethod = Literal["zero", "mean"]
 AblationDirection = Literal["highest", "lowest"]

@@ -113,10 +113,20 @@ def test_twins_example_config_gives_three_runs_on_one_grid():
     runs = load_config(EXAMPLES / "twins.toml")
     assert [r.name for r in runs] == ["swish-pool", "relu-pool", "swish-flat"]
     assert len({(r.stimuli.size, r.stimuli.x, r.stimuli.y) for r in runs}) == 1
-    assert runs[0].model.weights is None
-    for run, twin in zip(runs[1:], ("relu", "flat"), strict=True):
-        path = Path(run.base_dir) / run.model.weights
-        assert path.resolve() == models._embedded_file(models.EMBEDDED_WEIGHTS, twin).resolve()
+    assert [r.model.name for r in runs] == ["embedded", "embedded:relu", "embedded:flat"]
+    assert all(r.model.weights is None for r in runs)
+
+
+def test_a_run_configuration_takes_every_shipped_network_by_name():
+    from factorprobe._options import EMBEDDED_MODELS
+    from factorprobe.pipeline.config import ModelConfig
+    from factorprobe.probing.embedded.catalogue import embedded_names
+
+    assert embedded_names() == EMBEDDED_MODELS
+    for name in EMBEDDED_MODELS:
+        assert ModelConfig(name=name).name == name
+    with pytest.raises(ValueError, match="'embedded:relu', 'embedded:flat', 'timm:NAME'"):
+        ModelConfig(name="embedded:tanh")
 
 
 def _fresh_accuracy(model: fp.probing.ProbedModel, seed: int, n: int = 400) -> dict[str, float]:

@@ -141,7 +141,8 @@ class StimuliConfig:
 class ModelConfig:
     """``[model]``: the network, its weights and preprocessing, and which layers to capture.
 
-    ``name`` is ``"embedded"``, ``"timm:NAME"`` (random init unless ``pretrained`` or
+    ``name`` is ``"embedded"`` (or a twin, ``"embedded:relu"``, ``"embedded:flat"``),
+    ``"timm:NAME"`` (random init unless ``pretrained`` or
     ``weights``), or ``"python:module:callable"``: a callable defined in ``module``, a ``.py``
     file in the configuration file's folder (nowhere else), that returns a ``torch.nn.Module``
     when called with ``kwargs``; it then needs ``input_size``, ``mean`` and ``std``, and
@@ -164,8 +165,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         t = "model"
         name = ck.text(t, "name", self.name)
-        valid = "'embedded', 'timm:NAME' or 'python:module:callable'"
-        if name != "embedded" and not (
+        valid = f"{', '.join(map(repr, _options.EMBEDDED_MODELS))}, 'timm:NAME' or "
+        valid += "'python:module:callable'"
+        if name not in _options.EMBEDDED_MODELS and not (
             (name.startswith("timm:") and len(name) > 5) or _PYTHON_SPEC.fullmatch(name)
         ):
             ck.fail(t, "name", valid, name)
@@ -198,8 +200,8 @@ class ModelConfig:
                 )
         if not isinstance(self.kwargs, Mapping):
             ck.fail(t, "kwargs", "a table of keyword arguments", self.kwargs, TypeError)
-        if self.kwargs and name == "embedded":
-            expected = "empty for 'embedded' (it applies to timm and python: models)"
+        if self.kwargs and name in _options.EMBEDDED_MODELS:
+            expected = f"empty for {name!r} (it applies to timm and python: models)"
             ck.fail(t, "kwargs", expected, dict(self.kwargs))
         object.__setattr__(self, "kwargs", dict(self.kwargs))
         object.__setattr__(self, "layers", ck.names(t, "layers", self.layers, empty=True))

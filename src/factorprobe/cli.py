@@ -255,17 +255,23 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                    help="where dask work runs: 'threads', 'synchronous' or a dask.distributed "
                    "address such as tcp://host:8786 (default: --config's [dask] scheduler, "
                    "else threads)")  # fmt: skip
+    p.add_argument("--no-report", action="store_true",
+                   help="write the tables only, not plots/ and report.html")  # fmt: skip
     p.set_defaults(handler=_run_analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> None:
     from factorprobe.pipeline.runner import analyze
+    from factorprobe.report.build import make_report
 
     folder = analyze(
         args.store, config=args.config, out=args.out, quiet=args.quiet, scheduler=args.scheduler
     )
+    report = None if args.no_report else make_report(folder, quiet=args.quiet)
     if not args.quiet:
         print(f"analysis: {folder}")
+        if report is not None:
+            print(f"report: {report} (open it in a web browser)")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -305,8 +311,9 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rank-by", default="mi", help="unit-table column, e.g. mi, kl_selectivity")
     p.add_argument("--factor", action="append", default=None,
                    help="factor of the column; repeat: one ranking each")  # fmt: skip
-    p.add_argument("--decode", type=_text_list, default=",".join(o.DEFAULT_FACTORS),
-                   help="decoded factors")  # fmt: skip
+    p.add_argument("--decode", type=_text_list, default=None,
+                   help="decoded factors (default: the --factor ones, else "
+                   f"{','.join(o.DEFAULT_FACTORS)})")  # fmt: skip
     p.add_argument("--method", choices=o.ABLATION_METHODS, default=o.DEFAULT_METHOD,
                    help="ablated value")  # fmt: skip
     p.add_argument("--steps", type=int, default=o.DEFAULT_GRID,
@@ -323,11 +330,15 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_ablate(args: argparse.Namespace) -> None:
+    from factorprobe import _options as o
     from factorprobe.pipeline.ablate import write_ablation
 
     rankings = [f"{args.rank_by}:{f}" for f in args.factor] if args.factor else [args.rank_by]
+    # decode what the rankings are about: a factor not asked for may have too few stimuli per
+    # level for the folds (position on the default 'factorprobe stimuli' grid)
+    decode = args.decode or list(dict.fromkeys(args.factor or o.DEFAULT_FACTORS))
     paths = write_ablation(
-        args.model, args.stimuli, args.layer, rankings, args.out, factors=args.decode,
+        args.model, args.stimuli, args.layer, rankings, args.out, factors=decode,
         method=args.method, grid=args.steps, n_random=args.n_random, decoder=args.decoder,
         n_splits=args.n_splits, readout=args.readout, seed=args.seed, device=args.device,
     )  # fmt: skip

@@ -7,13 +7,18 @@ relative to the results folder.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 __all__ = [
+    "ACTIVATIONS",
     "BASELINE",
     "BASIS_COMPARISON",
     "MAP_VARIABLE",
     "N_DIRECTIONS",
     "RESPONSE_MAPS",
     "TUNING",
+    "find_activations",
     "response_map_file",
     "tuning_file",
 ]
@@ -30,6 +35,10 @@ MAP_VARIABLE = "response_map"
 TUNING = "tuning"
 #: random directions per layer in :data:`BASELINE`
 N_DIRECTIONS = 256
+#: the manifest key where ``analyze`` records the activations it read (absolute path)
+ACTIVATIONS = "activations"
+# the activations a results folder may hold itself (io.saved.STORES, without importing zarr)
+_STORES = ("activations.zarr", "activations.nc")
 
 
 def tuning_file(factor: str) -> str:
@@ -40,3 +49,33 @@ def tuning_file(factor: str) -> str:
 def response_map_file(factor: str) -> str:
     """``response_maps/<factor>.nc``: the response maps drawn for one factor."""
     return f"{RESPONSE_MAPS}/{factor}.nc"
+
+
+def find_activations(results: Path, manifest: dict[str, Any]) -> Path | None:
+    """The activations a results folder was analysed from, or None.
+
+    Its own ``activations.zarr`` / ``activations.nc``, else the store that ``analyze`` recorded
+    in its ``manifest.json`` (``factorprobe analyze RES --out OTHER`` leaves them in ``RES``),
+    when that still exists.
+
+    Parameters
+    ----------
+    results : Path
+        A results folder.
+    manifest : dict
+        Its ``manifest.json``, read (empty when it has none).
+
+    Returns
+    -------
+    Path or None
+    """
+    for name in _STORES:
+        if (results / name).exists():
+            return results / name
+    recorded = manifest.get(ACTIVATIONS)
+    if isinstance(recorded, str) and recorded:
+        path = Path(recorded)
+        path = path if path.is_absolute() else results / path
+        if path.exists():
+            return path
+    return None

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from factorprobe._deprecated import renamed_keyword
 from factorprobe.dims import LAYER
 from factorprobe.io.files import atomic_output
+from factorprobe.io.results import ACTIVATIONS
 from factorprobe.io.saved import (
     STORE_NAMES,
     WORK_STORE,
@@ -393,8 +394,14 @@ def _analyze(
             acts, table, out, options=unit_table_options, timings=timings, bar=bar,
             scheduler=chosen,
         )  # fmt: skip
+    # where the activations are, so the report of an analysis written elsewhere finds them
+    where = {ACTIVATIONS: str(path.resolve())} if path.parent.resolve() != out.resolve() else {}
     update_manifest(
-        out, stages={"analyze": total(timings)}, analyze_steps=timings, scheduler=scheduler
+        out,
+        stages={"analyze": total(timings)},
+        analyze_steps=timings,
+        scheduler=scheduler,
+        **where,
     )
     return out
 

@@ -24,6 +24,7 @@ from factorprobe.io.results import (
     BASELINE,
     BASIS_COMPARISON,
     MAP_VARIABLE,
+    find_activations,
     response_map_file,
     tuning_file,
 )
@@ -53,7 +54,10 @@ class Saved:
         self.manifest: dict[str, Any] = read_json(manifest) if manifest.is_file() else {}
         config = results / "config.toml"
         self.config = config.read_text(encoding="utf-8") if config.is_file() else ""
-        self.acts_attrs = _activation_attrs(results)
+        #: the activations the folder was analysed from (its own, or the store ``analyze``
+        #: recorded in the manifest when it wrote the tables elsewhere), or None
+        self.activations = find_activations(results, self.manifest)
+        self.acts_attrs = _activation_attrs(self.activations)
         self.baseline = self.optional(BASELINE)
         self.comparison = self.optional(BASIS_COMPARISON)
         self._curves: dict[str, xr.Dataset | None] = {}
@@ -82,16 +86,16 @@ def _load(path: Path) -> xr.Dataset:
     return load_netcdf(path)
 
 
-def _activation_attrs(results: Path) -> dict[str, Any] | None:
+def _activation_attrs(path: Path | None) -> dict[str, Any] | None:
     """The attributes of the saved activations (model, weights, ...), without their values."""
-    if (results / "activations.zarr").exists():
+    if path is None:
+        return None
+    if path.suffix != ".nc":
         from factorprobe.io.store import open_activations
 
-        return dict(open_activations(results / "activations.zarr").attrs)
-    if (results / "activations.nc").is_file():
-        with xr.open_dataarray(results / "activations.nc", engine="h5netcdf") as opened:
-            return dict(opened.attrs)
-    return None
+        return dict(open_activations(path).attrs)
+    with xr.open_dataarray(path, engine="h5netcdf") as opened:
+        return dict(opened.attrs)
 
 
 def layer_values(obj: xr.Dataset | xr.DataArray) -> np.ndarray:
@@ -154,6 +158,8 @@ def overview(saved: Saved, summary: pd.DataFrame) -> str:
             part.table(saved.layers["cka"].to_pandas()),
         ]
     sheet = saved.results / "plots" / "stimuli.png"
+    if not sheet.is_file() and saved.activations is not None:  # analysed into another folder
+        sheet = saved.activations.parent / "plots" / "stimuli.png"
     if sheet.is_file():
         parts += [
             part.heading(3, "Stimuli"),

@@ -307,7 +307,10 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stimuli", required=True, help="stimuli.nc from 'factorprobe stimuli'")
     p.add_argument("--layer", required=True, help="layer to ablate, e.g. fc2")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--model", default="embedded", help="'embedded', 'embedded:relu', 'embedded:flat' or 'timm:NAME'")
+    p.add_argument(
+        "--model", default="embedded", help="'embedded' (or a twin: 'embedded:relu', "
+        "'embedded:flat') or 'timm:NAME'"
+    )
     p.add_argument("--rank-by", default="mi", help="unit-table column, e.g. mi, kl_selectivity")
     p.add_argument("--factor", action="append", default=None,
                    help="factor of the column; repeat: one ranking each")  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -90,7 +91,7 @@ class TablePlan:
         compared: list[str] | None = None,
         *,
         restricted: bool = True,
-        design: list[FactorCodes] = (),
+        design: Sequence[FactorCodes] = (),
     ) -> TablePlan:
         steps = []
         done: list[int] = []
@@ -141,6 +142,7 @@ class TablePlan:
                     None if s is None else _restricted.restricted_null(self.options, c, s)
                     for c, s in zip(self.factors, self.strata, strict=True)
                 )
+        assert self._memo.nulls is not None and self._memo.restricted is not None  # filled above
         return replace(self, nulls=self._memo.nulls, restricted=self._memo.restricted)
 
     def factor_options(self, k: int) -> Estimation:
@@ -342,6 +344,8 @@ def _level_tables(prepared, columns: np.ndarray, plan: TablePlan) -> list[tuple]
     width = plan.field_bits
     words = None if width is None else _kernels.pack_bins(prepared.bins, prepared.n_bins, width)
     found: dict[int, tuple] = {}
+    counts: np.ndarray | list[np.ndarray]
+    scores: tuple[np.ndarray, ...] | None
     for k, parent, merge in plan.steps:
         c = plan.factors[k]
         if parent < 0:
@@ -365,7 +369,7 @@ def _level_tables(prepared, columns: np.ndarray, plan: TablePlan) -> list[tuple]
             sums = coarsen(p_sums, merge)
             scores = None if p_scores is None else tuple(coarsen(m, merge) for m in p_scores)
         found[k] = (counts, sums, scores)
-    if words is not None:
+    if width is not None:  # words were packed
         found = {
             k: (_kernels.unpack_counts(counts, prepared.n_bins, width), *rest)
             for k, (counts, *rest) in found.items()
@@ -403,6 +407,7 @@ def table_statistics(
         q[members] = _kernels.benjamini_hochberg(p[members].reshape(-1)).reshape(p[members].shape)
     out["q_value"] = q
     if crossed and len(compared) > 1:
+        assert factor_df is not None  # given whenever the design is crossed
         out["omega_squared"] = _additive_omega(out["eta_squared"], compared, factor_df, n_stimuli)
     if family_wise:
         out["p_fwer"] = max_statistic_pvalues(
@@ -411,7 +416,7 @@ def table_statistics(
 
     mi = np.clip(out["mi"][:, compared], 0.0, None)
     coded = mi > 0 if significance == "none" else q[:, compared] < alpha
-    any_coded = coded.any(axis=1)
+    any_coded = np.any(coded, axis=1)
     out["preferred"] = np.where(any_coded, np.where(coded, mi, -np.inf).argmax(axis=1), -1)
     h_f = factor_entropy[compared]
     h_r = out["entropy"][:, None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import dask
 import dask.array as da
@@ -270,7 +270,7 @@ def unit_table(
     else:
         table = table_array(unit_statistics(acts.values, keys, plan), _families(acts), **finish)
 
-    data_vars = {
+    data_vars: dict[str, tuple[Any, ...]] = {
         name: ((UNIT, FACTOR), table[:, :, i])
         for i, name in enumerate(FACTOR_VARIABLES)
         if family_wise or name != "p_fwer"
@@ -289,12 +289,12 @@ def unit_table(
         pid_settings = pid_options(options, int(acts.sizes[STIMULUS]))
         values = acts.values if blocks is None else blocks
         data_vars |= pid_variables(values, sources, names, pid_settings)
-    data_vars = {
+    described: dict[str, tuple[Any, ...]] = {
         name: (*data_vars[name], dict(zip(("description", "units"), VARIABLES[name], strict=True)))
         for name in ordered(data_vars)
     }
     coords = {k: v for k, v in acts.coords.items() if v.dims == (UNIT,)}
-    ds = xr.Dataset(data_vars, coords={**coords, FACTOR: names})
+    ds = xr.Dataset(described, coords={**coords, FACTOR: names})
     ds.attrs = {
         **options.attrs(),
         "factors": ",".join(names),
@@ -377,7 +377,7 @@ def _lazy_table(
 def _checked_unit_statistics(values: np.ndarray, keys: np.ndarray, plan: TablePlan) -> np.ndarray:
     # a dask-backed input is checked here, block by block, when it is computed
     kind, bad = non_finite(values) if values.dtype.kind == "f" else ("", None)
-    if kind:
+    if kind and bad is not None:
         raise ValueError(
             f"unit_table got {kind} responses for {int(bad.sum())} unit(s) of a chunk (unit "
             f"keys {keys[bad, 0][:5].tolist()}); drop or fill them first."

@@ -12,7 +12,12 @@ saves, beside the unit table, everything the report shows that is a measure, so 
   ``(comparison, layer)``;
 - ``response_maps/<factor>.nc``: :func:`factorprobe.analysis.response_map` of every unit over
   the factor's pair (a group's members, else the factor and x, or y), one file per factor of the
-  unit table that has a pair.
+  unit table that has a pair;
+- in each ``tuning/<factor>.nc`` (:func:`with_ranking`): ``mi``, every unit's bias-corrected MI
+  with that factor (so the report shows the units with the most x or y information even when x
+  and y are not factors of the unit table), and the design's ``replicates`` (stimuli per cell
+  of the varied factors: 1 on a deterministic grid, where a tuning curve's spread over the
+  other factors is their effect, not uncertainty).
 
 Each step is timed into the manifest's ``analyze_steps`` like the others.
 """
@@ -25,7 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, STIMULUS
+from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, STIMULUS, UNIT
 from factorprobe.io.results import (
     BASELINE,
     BASIS_COMPARISON,
@@ -36,7 +41,7 @@ from factorprobe.io.results import (
 from factorprobe.io.saved import write_netcdf
 from factorprobe.pipeline._manifest import timed
 
-__all__ = ["map_pair", "report_steps", "write_report_inputs"]
+__all__ = ["map_pair", "replicates", "report_steps", "with_ranking", "write_report_inputs"]
 
 #: the dimension of ``basis_comparison.nc`` that lists what was compared
 COMPARISON = "comparison"
@@ -97,6 +102,54 @@ def write_report_inputs(
         with timed(timings, f"response_map_{factor}", bar, f"response map {factor}"):
             maps = analysis.response_map(acts, pair)
         write_netcdf(maps.to_dataset(name=MAP_VARIABLE), out / response_map_file(factor))
+
+
+def with_ranking(
+    curves: xr.Dataset, acts: xr.DataArray, factor: str, options: dict[str, Any]
+) -> xr.Dataset:
+    """Tuning curves with every unit's MI with the factor and the design's replicates.
+
+    Parameters
+    ----------
+    curves : Dataset
+        :func:`factorprobe.analysis.tuning_curves` of ``factor``.
+    acts : DataArray
+        The activations, in memory.
+    factor : str
+    options : dict
+        The unit table's options: its estimator, correction, quantiser, bins and seed are used
+        (the correction with 100 permutations, as the table's ``correction_permutations``).
+
+    Returns
+    -------
+    Dataset
+        ``curves`` with ``mi`` over ``unit`` (bits, bias-corrected like the table's) and attrs
+        ``replicates`` (fewest stimuli in a cell of the varied factors; 1 = a grid with one
+        stimulus per cell) and ``varied`` (those factors, comma-separated).
+    """
+    from factorprobe.analysis import mutual_information
+
+    keys = ("estimator", "correction", "n_bins", "quantizer", "threshold", "seed")
+    mi = mutual_information(
+        acts, factor, n_permutations=100, **{k: options[k] for k in keys if k in options}
+    )
+    count, varied = replicates(acts)
+    mi = mi.drop_vars([c for c in mi.coords if c != UNIT])
+    return curves.assign(mi=mi).assign_attrs(replicates=count, varied=",".join(varied))
+
+
+def replicates(acts: xr.DataArray) -> tuple[int, list[str]]:
+    """Fewest stimuli sharing one combination of the varied factors, and those factors."""
+    varied = [
+        str(c)
+        for c, v in acts.coords.items()
+        if v.dims == (STIMULUS,) and c != STIMULUS and np.unique(v.values).size > 1
+    ]
+    if not varied:
+        return int(acts.sizes[STIMULUS]), varied
+    codes = np.stack([np.unique(acts[c].values, return_inverse=True)[1] for c in varied])
+    _, counts = np.unique(codes, axis=1, return_counts=True)
+    return int(counts.min()), varied
 
 
 def basis_table(table: xr.Dataset, baseline: xr.Dataset) -> xr.Dataset:

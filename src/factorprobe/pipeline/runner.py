@@ -53,7 +53,11 @@ from factorprobe.io.saved import (
     write_netcdf,
 )
 from factorprobe.pipeline import _resume
-from factorprobe.pipeline._analysis_outputs import report_steps, write_report_inputs
+from factorprobe.pipeline._analysis_outputs import (
+    report_steps,
+    with_ranking,
+    write_report_inputs,
+)
 from factorprobe.pipeline._combine import COMBINED_FILES, combine_runs
 from factorprobe.pipeline._config_checks import checked_scheduler
 from factorprobe.pipeline._fingerprint import recorded_sources, run_inputs
@@ -363,6 +367,7 @@ def _analyze(
         for factor in options.tuning:
             with timed(timings, f"tuning_{factor}", bar, f"tuning {factor}"):
                 curves = analysis.tuning_curves(acts, factor, n_boot=options.n_boot, seed=seed)
+                curves = with_ranking(curves, acts, factor, unit_table_options)
             write_netcdf(curves, out / "tuning" / f"{factor}.nc")
         layers = xr.Dataset()
         if options.decode:

@@ -33,6 +33,8 @@ section { border-bottom: 1px solid var(--line); padding: 8px 0 18px; }
 h2 { font-size: 21px; margin: 22px 0 8px; }
 h3 { font-size: 17px; margin: 18px 0 6px; }
 h4 { font-size: 15px; margin: 14px 0 4px; color: var(--muted); }
+ul.glance { margin: 6px 0 12px; padding-left: 20px; max-width: 1100px; }
+ul.glance li { margin: 3px 0; }
 p.note { color: var(--muted); font-size: 13px; margin: 4px 0 10px; max-width: 980px; }
 div.table { overflow-x: auto; margin: 6px 0 12px; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
@@ -81,6 +83,12 @@ def section(anchor: str, title: str, parts: Sequence[str]) -> str:
 
 def heading(level: int, title: str) -> str:
     return f"<h{level}>{text(title)}</h{level}>"
+
+
+def glance(items: Sequence[tuple[str, str]]) -> str:
+    """The first screen's sentences: a list, one item per layer (``data-layer`` names it)."""
+    lines = "".join(f'<li data-layer="{text(name)}">{text(value)}</li>' for name, value in items)
+    return f'<ul class="glance" id="glance">{lines}</ul>'
 
 
 def note(value: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from factorprobe.dims import FACTOR, FACTOR_GROUPS, LAYER, UNIT
+from factorprobe.dims import FACTOR, LAYER, UNIT
 from factorprobe.io.files import load_netcdf, read_json
 from factorprobe.io.results import (
     BASELINE,
@@ -30,6 +30,7 @@ from factorprobe.io.results import (
 )
 from factorprobe.report import _html_parts as part
 from factorprobe.report._basis_panels import COMPARISON
+from factorprobe.report._top_units import top_units
 
 ALL_UNITS = "all units"
 #: how a note tells the reader to get a missing file back
@@ -74,6 +75,10 @@ class Saved:
             self._curves[factor] = self.optional(tuning_file(factor))
         return self._curves[factor]
 
+    def all_maps(self) -> dict[str, xr.DataArray | None]:
+        """Every saved response map, by the factor of the unit table it was saved for."""
+        return {str(f): self.maps(str(f)) for f in self.table[FACTOR].values}
+
     def maps(self, factor: str) -> xr.DataArray | None:
         """The saved response maps of a factor (``response_maps/<factor>.nc``), or None."""
         if factor not in self._maps:
@@ -108,10 +113,11 @@ def layer_names(table: xr.Dataset) -> list[str]:
     return list(dict.fromkeys(layer_values(table).tolist()))
 
 
-def overview(saved: Saved, summary: pd.DataFrame) -> str:
+def overview(saved: Saved, summary: pd.DataFrame, *, dpi: int = 90) -> str:
     table = saved.table
     attrs = table.attrs
     parts = [
+        *at_a_glance(saved, dpi=dpi),
         part.note(
             "MI in bits, bias-corrected (so it can fall below 0): estimator "
             f"{attrs.get('estimator', '?')}, correction "
@@ -174,6 +180,37 @@ def overview(saved: Saved, summary: pd.DataFrame) -> str:
     return part.section("overview", "Overview", parts)
 
 
+def at_a_glance(saved: Saved, *, dpi: int) -> list[str]:
+    """The first screen: one sentence per layer and one figure, from :mod:`.summary`."""
+    from factorprobe.report.summary import (
+        coding_counts,
+        first_screen_sentences,
+        plot_first_screen,
+    )
+
+    if "q_value" not in saved.table:
+        return [part.note("No q_value in units.nc: which units code which factor is unknown.")]
+    counts = coding_counts(saved.table)
+    sentences = first_screen_sentences(counts, layers=saved.layers, comparison=saved.comparison)
+    fig = plot_first_screen(saved.table, counts, baseline=saved.baseline, layers=saved.layers)
+    attrs = saved.table.attrs
+    return [
+        part.heading(3, "At a glance: which units code which factor"),
+        part.glance(list(sentences.items())),
+        part.image(
+            part.png_bytes(fig, dpi=dpi),
+            alt="which units code which factor, per layer",
+            caption=f"Per layer: (a) units coding each factor by the table's test (BH q < "
+            f"{attrs.get('alpha', 0.05)} per layer; {attrs.get('null', 'null in the attrs')}); "
+            "(b) the selectivity index of the units with one, beside that of random directions "
+            "of the layer analysed the same way; (c) the share of each unit's variance "
+            "explained by each factor (η²); (d) the population decoders. Boxes: quartiles and "
+            "median, whiskers 1.5 IQR.",
+        ),
+        part.table(counts),
+    ]
+
+
 def layer_section(
     saved: Saved,
     name: str,
@@ -230,103 +267,10 @@ def layer_section(
         )
     )
     parts.append(part.row(figures))
-    parts += _top_units(saved, layer_table, name, top=top, dpi=dpi)
+    parts += top_units(saved, layer_table, name, top=top, dpi=dpi)
     parts += _basis(saved, name, dpi=dpi)
     parts += _ablation(saved, name, dpi=dpi)
     return part.section(anchor, f"Layer {name}", parts)
-
-
-def _top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int) -> list[str]:
-    from factorprobe.io.tables import unit_dataframe
-    from factorprobe.report.plots import unit_labels
-
-    frame = unit_dataframe(table)
-    labels = np.asarray(unit_labels(table))
-    factors = [str(f) for f in table[FACTOR].values]
-    keep = ["layer", "index"]
-    keep += [f"{m}_{f}" for m in ("mi", "q_value") for f in factors if f"{m}_{f}" in frame]
-    keep += [c for c in ("selectivity", "preferred_factor") if c in frame]
-    alpha = float(table.attrs.get("alpha", 0.05))
-    parts = [
-        part.heading(3, f"Top {top} units per factor (largest bias-corrected MI, significant only)")
-    ]
-    for f in factors:
-        mi = np.nan_to_num(table["mi"].sel({FACTOR: f}).values, nan=-np.inf)
-        significant = np.nan_to_num(table["q_value"].sel({FACTOR: f}).values, nan=1.0) < alpha
-        order = np.argsort(-mi, kind="stable")
-        chosen = order[significant[order]][:top]
-        parts.append(part.heading(4, f"{f}"))
-        if not len(chosen):
-            parts.append(part.note(f"No unit of this layer codes {f} (q < {alpha:g})."))
-            continue
-        parts += [
-            part.note(
-                f"{int(significant.sum())} of {len(mi)} units code {f} at q < {alpha:g} "
-                f"({table.attrs.get('null', 'null in the table attrs')})."
-            ),
-            part.table(frame.iloc[chosen][keep], index=False),
-        ]
-        figures, absent = [], []
-        tuning, lacking = _tuning_figure(saved, f, labels[chosen].tolist())
-        absent += lacking
-        if tuning is not None:
-            figures.append(
-                part.image(
-                    part.png_bytes(tuning, dpi=dpi),
-                    alt=f"tuning curves of the top units for {f} in layer {name}",
-                    caption="Mean response per level with its bootstrap CI.",
-                )
-            )
-        maps = _map_figure(saved, f, labels[chosen].tolist())
-        if maps is None:
-            absent.append(response_map_file(f))
-        else:
-            figures.append(
-                part.image(
-                    part.png_bytes(maps, dpi=dpi),
-                    alt=f"response maps of the top units for {f} in layer {name}",
-                    caption="Mean response per cell of two factors (other factors pooled).",
-                )
-            )
-        if figures:
-            parts.append(part.row(figures))
-        if absent:
-            parts.append(
-                part.note(
-                    f"Not drawn: {', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not "
-                    f"in the results folder ({RECREATE}; "
-                    "tuning curves only for the factors of [analysis] tuning, response maps "
-                    "only where the stimuli vary the factor's pair)."
-                )
-            )
-    return parts
-
-
-def _tuning_figure(saved: Saved, factor: str, labels: list[str]):
-    """Tuning curves of the units (per member of a group), and the tuning files missing."""
-    from factorprobe.report.plots import new_figure, plot_tuning_curves
-
-    members = FACTOR_GROUPS.get(factor, (factor,))
-    curves = [c for c in (saved.curves(m) for m in members) if c is not None]
-    lacking = [tuning_file(m) for m in members if saved.curves(m) is None]
-    if not curves:
-        return None, lacking
-    fig = new_figure(6.0 * len(curves), 3.4)
-    for ax, c in zip(fig.subplots(1, len(curves), squeeze=False)[0], curves, strict=True):
-        plot_tuning_curves(c, labels, ax=ax)
-    return fig, lacking
-
-
-def _map_figure(saved: Saved, factor: str, labels: list[str]):
-    from factorprobe.report.plots import new_figure, plot_response_map
-
-    maps = saved.maps(factor)
-    if maps is None:
-        return None
-    fig = new_figure(4.2 * len(labels), 3.4)
-    for ax, label in zip(fig.subplots(1, len(labels), squeeze=False)[0], labels, strict=True):
-        plot_response_map(maps, label, ax=ax)
-    return fig
 
 
 def _basis(saved: Saved, name: str, *, dpi: int) -> list[str]:
@@ -363,6 +307,16 @@ def _basis(saved: Saved, name: str, *, dpi: int) -> list[str]:
         ),
         part.table(comparison[[c for c in columns if c in comparison]].rename(columns=_spaced)),
     ]
+    tied = [str(c) for c in comparison.index if comparison.loc[c, "baseline_fraction_above"] == 0]
+    if tied:
+        parts.append(
+            part.note(
+                f"Read with care: for {', '.join(tied)} no random direction is above the "
+                "directions' own 95th percentile (baseline fraction above 0), i.e. their values "
+                "tie at the top (an SI of 1, a saturated MI), so 'fraction above' is 0 whatever "
+                "the units do; compare the medians and P(unit > direction) instead."
+            )
+        )
     figures = []
     for measure in [m for m in ("selectivity", "mi") if m in table]:
         if not _comparable(layer_table[measure], layer_base[measure]):

@@ -115,7 +115,7 @@ def write_html(
     saved = Saved(results)
     names = layer_names(saved.table)
     summary = layer_summary(saved.table)
-    parts = [overview(saved, summary)]
+    parts = [overview(saved, summary, dpi=dpi)]
     nav = [("overview", "Overview")]
     bar = tqdm(names, desc="report.html", unit="layer", disable=True if quiet else None)
     for i, name in enumerate(bar):

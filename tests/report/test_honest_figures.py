@@ -52,7 +52,7 @@ def test_a_near_constant_histogram_says_so_instead_of_zooming(table):
 
 def test_tuning_units_are_significant_ones_by_mi_or_say_none(table, acts):
     curves = tuning_curves(acts, "size", n_boot=40)
-    chosen, why = tuning_units(table, curves, "size")
+    chosen, _ = tuning_units(table, curves, "size")
     q = table["q_value"].sel(factor="size").values
     assert chosen and all(q[i] < 0.05 for i in chosen)
     mi = table["mi"].sel(factor="size").values

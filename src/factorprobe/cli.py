@@ -294,6 +294,34 @@ def _run_report(args: argparse.Namespace) -> None:
         print(f"report: {path}")
 
 
+def _add_unit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "unit",
+        help="a unit's card: tuning, response maps, its strongest and weakest stimuli, saliency",
+        description="Save what a unit's card needs beyond the tables (RESULTS/cards/"
+        "<layer>_<index>.nc: the stimuli that drive it most and least, the saliency on its top "
+        "stimulus, which loads the model) and draw the card to RESULTS/cards/<layer>_<index>.png "
+        "with its row of the unit table (.csv); 'factorprobe report RESULTS' then adds it to "
+        "report.html.",
+    )
+    p.add_argument("results", help="results folder written by 'factorprobe run' or 'analyze'")
+    p.add_argument("units", nargs="+", metavar="LAYER:INDEX", help="e.g. fc1:17")
+    p.add_argument("--no-saliency", action="store_true", help="do not load the model")
+    p.add_argument("--config", default=None,
+                   help="the run's configuration (default: RESULTS/config.toml; give the "
+                   "original file for a python: model)")  # fmt: skip
+    p.set_defaults(handler=_run_unit)
+
+
+def _run_unit(args: argparse.Namespace) -> None:
+    from factorprobe.pipeline.cards import parse_unit, write_card, write_card_inputs
+
+    units = [parse_unit(u) for u in args.units]
+    write_card_inputs(args.results, units, saliency=not args.no_saliency, config=args.config)
+    for layer, index in units:
+        print(f"card: {write_card(args.results, layer, index)}")
+
+
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
     from factorprobe import _options as o  # cumulative_ablation's choices and defaults, no torch
 
@@ -308,8 +336,9 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", required=True, help="layer to ablate, e.g. fc2")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument(
-        "--model", default="embedded", help="'embedded' (or a twin: 'embedded:relu', "
-        "'embedded:flat') or 'timm:NAME'"
+        "--model",
+        default="embedded",
+        help="'embedded' (or a twin: 'embedded:relu', 'embedded:flat') or 'timm:NAME'",
     )
     p.add_argument("--rank-by", default="mi", help="unit-table column, e.g. mi, kl_selectivity")
     p.add_argument("--factor", action="append", default=None,
@@ -355,6 +384,7 @@ _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_analyze,
     _add_report,
+    _add_unit,
     _add_ablate,
 ]
 

@@ -14,10 +14,12 @@ __all__ = [
     "ACTIVATIONS",
     "BASELINE",
     "BASIS_COMPARISON",
+    "CARDS",
     "MAP_VARIABLE",
     "N_DIRECTIONS",
     "RESPONSE_MAPS",
     "TUNING",
+    "card_file",
     "find_activations",
     "response_map_file",
     "tuning_file",
@@ -35,6 +37,8 @@ MAP_VARIABLE = "response_map"
 TUNING = "tuning"
 #: random directions per layer in :data:`BASELINE`
 N_DIRECTIONS = 256
+#: folder of the unit cards' inputs (strips of stimuli, saliency), one file per unit
+CARDS = "cards"
 #: the manifest key where ``analyze`` records the activations it read (absolute path)
 ACTIVATIONS = "activations"
 # the activations a results folder may hold itself (io.saved.STORES, without importing zarr)
@@ -79,3 +83,11 @@ def find_activations(results: Path, manifest: dict[str, Any]) -> Path | None:
         if path.exists():
             return path
     return None
+
+
+def card_file(layer: str, index: int) -> str:
+    """``cards/<layer>_<index>.nc``: what a unit's card draws beyond the tables (the stimuli
+    that drive it most and least, saliency on its top stimulus); characters other than letters,
+    digits, ``.``, ``-`` in the layer's name become ``_``."""
+    safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in str(layer))
+    return f"{CARDS}/{safe}_{int(index)}.nc"

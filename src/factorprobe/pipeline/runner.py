@@ -469,8 +469,14 @@ def _stages(config: RunConfig, work: Path, progress: Progress) -> None:
                 run_ablation(config, work, progress=progress.bars)
             progress.stage(f"ablation done, {timings['ablation']['wall_s']:.1f} s")
         if config.output.plots:
+            from factorprobe.io.files import load_netcdf
+            from factorprobe.pipeline.cards import write_card_inputs
             from factorprobe.report.build import make_report
+            from factorprobe.report.cards import card_units
 
+            with timed(timings, "cards"):  # the top units' stimuli strips and saliency
+                units = card_units(load_netcdf(work / "units.nc"))
+                write_card_inputs(work, units, config=config)
             with timed(timings, "report"):
                 make_report(work, quiet=quiet)
             progress.stage(f"report done, {timings['report']['wall_s']:.1f} s")

@@ -8,6 +8,7 @@ Importing this subpackage imports matplotlib.
 from __future__ import annotations
 
 from factorprobe.report.ablation_plots import plot_ablation_curves
+from factorprobe.report.cards import unit_card, unit_row
 from factorprobe.report.html import layer_summary, write_html
 from factorprobe.report.plots import (
     plot_response_map,
@@ -31,5 +32,7 @@ __all__ = [
     "plot_selectivity_scatter",
     "plot_tuning_curves",
     "save_figure",
+    "unit_card",
+    "unit_row",
     "write_html",
 ]

@@ -91,6 +91,16 @@ def glance(items: Sequence[tuple[str, str]]) -> str:
     return f'<ul class="glance" id="glance">{lines}</ul>'
 
 
+def card_links(units: Sequence[tuple[str, int]]) -> str:
+    """A line linking units to their cards further down the page (ids ``card-<layer>-<i>``)."""
+    links = ", ".join(
+        f'<a href="#card-{text("".join(c if c.isalnum() else "-" for c in layer))}-{int(i)}">'
+        f"{text(layer)}[{int(i)}]</a>"
+        for layer, i in units
+    )
+    return f'<p class="note">Unit cards: {links}.</p>'
+
+
 def note(value: str) -> str:
     return f'<p class="note">{text(value)}</p>'
 

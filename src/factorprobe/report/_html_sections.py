@@ -61,6 +61,8 @@ class Saved:
         self.acts_attrs = _activation_attrs(self.activations)
         self.baseline = self.optional(BASELINE)
         self.comparison = self.optional(BASIS_COMPARISON)
+        #: (layer, index) of the units that have a card in the page (set by write_html)
+        self.carded: set[tuple[str, int]] = set()
         self._curves: dict[str, xr.Dataset | None] = {}
         self._maps: dict[str, xr.DataArray | None] = {}
 

@@ -63,6 +63,13 @@ def top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int)
             ),
             part.table(frame.iloc[chosen][keep], index=False),
         ]
+        links = [
+            (str(frame["layer"].iloc[i]), int(frame["index"].iloc[i]))
+            for i in chosen
+            if (str(frame["layer"].iloc[i]), int(frame["index"].iloc[i])) in saved.carded
+        ]
+        if links:
+            parts.append(part.card_links(links))
         figures, absent = [], []
         chosen_labels = labels[chosen].tolist()
         tuning, lacking, at_levels = _tuning_figure(saved, f, chosen_labels)
@@ -107,9 +114,10 @@ def top_units(saved: Saved, table: xr.Dataset, name: str, *, top: int, dpi: int)
 def _tuning_figure(saved: Saved, factor: str, labels: list[str]):
     """Tuning figure of the units (one row per member of a group), the tuning files missing,
     and whether it shows tuning at each level of another factor (a deterministic grid)."""
-    from factorprobe.report.plots import new_figure
     from factorprobe.report.tuning_plots import (
         conditional_map,
+        draw_unit_tuning,
+        fixed_figure,
         is_deterministic_grid,
         plot_unit_tuning,
     )
@@ -126,45 +134,26 @@ def _tuning_figure(saved: Saved, factor: str, labels: list[str]):
     )
     if len(curves) == 1:
         return plot_unit_tuning(curves[0], maps, labels), lacking, at_levels
-    fig = new_figure(4.2 * len(labels), 3.2 * len(curves))
-    for sub, c in zip(fig.subfigures(len(curves), 1, squeeze=False)[:, 0], curves, strict=True):
-        _draw_unit_tuning(sub, c, maps, labels)
+    fig = fixed_figure(4.2 * len(labels), 3.4 * len(curves), top=0.8, hspace=0.75)
+    axes = fig.subplots(len(curves), len(labels), squeeze=False)
+    for row, c in zip(axes, curves, strict=True):
+        for ax, label in zip(row, labels, strict=True):
+            draw_unit_tuning(ax, c, maps, label)
     return fig, lacking, at_levels
-
-
-def _draw_unit_tuning(sub, curves: xr.Dataset, maps, labels: list[str]) -> None:
-    """:func:`plot_unit_tuning` into a subfigure (one row of a group's figure)."""
-    from factorprobe.report.plots import plot_tuning_curves
-    from factorprobe.report.tuning_plots import (
-        conditional_map,
-        is_deterministic_grid,
-        plot_tuning_at_levels,
-    )
-
-    factor = str(curves.attrs.get("factor", ""))
-    found = conditional_map(maps, factor) if is_deterministic_grid(curves) else None
-    varied = [v for v in str(curves.attrs.get("varied", "")).split(",") if v]
-    for ax, label in zip(sub.subplots(1, len(labels), squeeze=False)[0], labels, strict=True):
-        if found is None:
-            plot_tuning_curves(curves, [label], ax=ax)
-            ax.set_title(f"{label}: {ax.get_title()}", fontsize=9)
-            continue
-        grid, other = found
-        pooled = ", ".join(v for v in varied if v not in (factor, other))
-        plot_tuning_at_levels(grid, label, factor, ax=ax, pooled=pooled)
 
 
 def _map_figure(saved: Saved, factor: str, labels: list[str], table: xr.Dataset):
     """The units' response maps, each titled with its range and the unit's q-value (marked
     when not significant)."""
-    from factorprobe.report.plots import new_figure, plot_response_map, unit_labels
+    from factorprobe.report.plots import plot_response_map, unit_labels
+    from factorprobe.report.tuning_plots import fixed_figure
 
     maps = saved.maps(factor)
     if maps is None:
         return None
     alpha = float(table.attrs.get("alpha", 0.05))
     where = {label: i for i, label in enumerate(unit_labels(table))}
-    fig = new_figure(4.2 * len(labels), 3.6)
+    fig = fixed_figure(4.4 * len(labels), 3.6, top=0.55, bottom=0.6, wspace=0.55)
     for ax, label in zip(fig.subplots(1, len(labels), squeeze=False)[0], labels, strict=True):
         plot_response_map(maps, label, ax=ax)
         (i,) = select_positions(maps, label)

@@ -37,6 +37,7 @@ from factorprobe.report._html_sections import (
     overview,
     provenance,
 )
+from factorprobe.report.cards import card_units, cards_section, saved_cards
 
 __all__ = ["layer_summary", "write_html"]
 
@@ -115,6 +116,8 @@ def write_html(
     saved = Saved(results)
     names = layer_names(saved.table)
     summary = layer_summary(saved.table)
+    carded = list(dict.fromkeys([*card_units(saved.table), *saved_cards(saved)]))
+    saved.carded = set(carded)
     parts = [overview(saved, summary, dpi=dpi)]
     nav = [("overview", "Overview")]
     bar = tqdm(names, desc="report.html", unit="layer", disable=True if quiet else None)
@@ -122,6 +125,8 @@ def write_html(
         anchor = f"layer-{i}"
         nav.append((anchor, f"Layer {name}"))
         parts.append(layer_section(saved, name, anchor, summary, top=top, dpi=dpi))
+    nav.append(("cards", "Unit cards"))
+    parts.append(cards_section(saved, carded, dpi=min(dpi, 64)))  # 14 in wide: 900 px
     nav.append(("provenance", "Configuration & versions"))
     parts.append(provenance(saved))
     run_name = _run_name(saved)

@@ -31,6 +31,8 @@ from factorprobe.report.plots import (
 
 __all__ = [
     "conditional_map",
+    "draw_unit_tuning",
+    "fixed_figure",
     "is_deterministic_grid",
     "plot_tuning_at_levels",
     "plot_unit_tuning",
@@ -77,6 +79,7 @@ def plot_tuning_at_levels(
     *,
     ax: Axes | None = None,
     pooled: str = "",
+    colorbar: bool = True,
 ) -> Figure:
     """A unit's mean response to ``factor`` at each level of the map's other factor.
 
@@ -93,6 +96,9 @@ def plot_tuning_at_levels(
         Draw into this axes instead of a new figure.
     pooled : str, default=""
         The factors the map pools over, named in the title (e.g. ``"y"``).
+    colorbar : bool, default=True
+        A colour bar of the other factor's levels; without it the title names the colours of
+        its first and last level (cheaper in figures of many panels).
 
     Returns
     -------
@@ -133,20 +139,40 @@ def plot_tuning_at_levels(
         ax.plot(xs, one.values[k], "-", color=cmap(norm(values[k])), lw=1.0, alpha=0.85)
     ax.plot(xs, np.nanmean(one.values, axis=0), "o-", color="k", lw=2.0, ms=3,
             label=f"mean over {other}")  # fmt: skip
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
-    bar.set_label(factor_label(other), fontsize=9)
-    if not numeric:
-        bar.set_ticks(values, labels=[fmt(v) for v in levels])
+    if colorbar:
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
+        bar.set_label(factor_label(other), fontsize=9)
+        if not numeric:
+            bar.set_ticks(values, labels=[fmt(v) for v in levels])
     span = float(np.nanmax(one.values) - np.nanmin(one.values))
     ax.set_xlabel(factor_label(factor))
     ax.set_ylabel("mean activation (a.u.)")
     pooled_note = f", {pooled} pooled" if pooled else ""
+    scale = "" if colorbar else f"\n{other} {fmt(levels[0])} purple → {fmt(levels[-1])} yellow"
     ax.set_title(
-        f"{unit_labels(grid)[i]}: {factor} at each {other}{pooled_note}\nrange {span:.3g} a.u.",
-        fontsize=9,
+        f"{unit_labels(grid)[i]}: {factor} at each {other}{pooled_note}\n"
+        f"range {span:.3g} a.u.{scale}",
+        fontsize=8.5,
     )
     ax.legend(fontsize="x-small", loc="best")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def fixed_figure(width: float, height: float, **margins: float) -> Figure:
+    """A Figure with fixed margins in inches (``left``, ``right``, ``bottom``, ``top``) and
+    spacing (``wspace``, ``hspace``), without constrained layout (a report of many multi-panel
+    figures spends most of its time in the layout engine), on its own Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    inch = {"left": 0.75, "right": 0.2, "bottom": 0.55, "top": 0.6, **margins}
+    fig.subplots_adjust(
+        left=inch["left"] / width, right=1 - inch["right"] / width,
+        bottom=inch["bottom"] / height, top=1 - inch["top"] / height,
+        wspace=inch.get("wspace", 0.35), hspace=inch.get("hspace", 0.6),
+    )  # fmt: skip
     return fig
 
 
@@ -181,19 +207,26 @@ def plot_unit_tuning(
     -------
     Figure
     """
-    from factorprobe.report.plots import new_figure, plot_tuning_curves
+    fig = fixed_figure(panel[0] * len(units), panel[1], top=0.8)
+    axes = fig.subplots(1, len(units), squeeze=False)[0]
+    for ax, label in zip(axes, units, strict=True):
+        draw_unit_tuning(ax, curves, maps, label)
+    return fig
+
+
+def draw_unit_tuning(
+    ax: Axes, curves: xr.Dataset, maps: Mapping[str, xr.DataArray | None], label: str
+) -> None:
+    """One panel of :func:`plot_unit_tuning` (a unit's tuning to the curves' factor) in ``ax``."""
+    from factorprobe.report.plots import plot_tuning_curves
 
     factor = str(curves.attrs.get("factor", ""))
     found = conditional_map(maps, factor) if is_deterministic_grid(curves) else None
-    fig = new_figure(panel[0] * len(units), panel[1])
-    axes = fig.subplots(1, len(units), squeeze=False)[0]
-    for ax, label in zip(axes, units, strict=True):
-        if found is not None:
-            grid, other = found
-            varied = [v for v in str(curves.attrs.get("varied", "")).split(",") if v]
-            pooled = ", ".join(v for v in varied if v not in (factor, other))
-            plot_tuning_at_levels(grid, label, factor, ax=ax, pooled=pooled)
-        else:
-            plot_tuning_curves(curves, [label], ax=ax)
-            ax.set_title(f"{label}: {ax.get_title()}", fontsize=9)
-    return fig
+    if found is None:
+        plot_tuning_curves(curves, [label], ax=ax)
+        ax.set_title(f"{label}: {ax.get_title()}", fontsize=9)
+        return
+    grid, other = found
+    varied = [v for v in str(curves.attrs.get("varied", "")).split(",") if v]
+    pooled = ", ".join(v for v in varied if v not in (factor, other))
+    plot_tuning_at_levels(grid, label, factor, ax=ax, pooled=pooled, colorbar=False)

@@ -85,6 +85,7 @@ def test_run_exits_0_and_writes_one_folder_per_run_plus_combined_tables(sweep):
         "combined_units.csv",
         "combined_units.parquet",
         "nc-run",
+        "report.html",  # the runs side by side
         "zarr-run",
     ]  # no temporary leftovers
     for name, store in (("zarr-run", "activations.zarr"), ("nc-run", "activations.nc")):

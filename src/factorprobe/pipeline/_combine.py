@@ -12,7 +12,12 @@ from factorprobe.io.saved import write_frame
 
 COMBINED = "combined_units"
 #: what a sweep writes beside its run folders (a run may not have one of these names)
-COMBINED_FILES = (f"{COMBINED}.csv", f"{COMBINED}.parquet", "combined_layers.csv")
+COMBINED_FILES = (
+    f"{COMBINED}.csv",
+    f"{COMBINED}.parquet",
+    "combined_layers.csv",
+    "report.html",  # the runs side by side (factorprobe.report.sweep)
+)
 
 
 def combine_runs(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:

@@ -181,6 +181,10 @@ def run(
         for i, c in enumerate(configs, 1)
     ]
     combine_runs(folders, root)
+    if any(c.output.plots for c in configs):
+        from factorprobe.report.sweep import write_sweep_html
+
+        write_sweep_html(root, folders)  # the runs side by side (report/sweep.py)
     return root
 
 

@@ -27,7 +27,9 @@ def make_report(results: str | os.PathLike[str], *, quiet: bool = False) -> Path
     ----------
     results : path-like
         A folder written by :func:`factorprobe.pipeline.runner.run` or
-        :func:`factorprobe.pipeline.runner.analyze`.
+        :func:`factorprobe.pipeline.runner.analyze`, or a sweep's folder (its runs' reports
+        are redrawn and ``report.html`` puts the runs side by side,
+        :mod:`factorprobe.report.sweep`).
     quiet : bool, default=False
         Passed to the HTML writer (the figures print nothing).
 
@@ -42,6 +44,13 @@ def make_report(results: str | os.PathLike[str], *, quiet: bool = False) -> Path
         If ``results`` is not a results folder (no ``units.nc``).
     """
     results = Path(results)
+    runs = sorted(p.parent for p in results.glob("*/units.nc"))
+    if not (results / "units.nc").is_file() and runs:  # a sweep's folder: its runs side by side
+        from factorprobe.report.sweep import write_sweep_html
+
+        for run in runs:
+            make_report(run, quiet=quiet)
+        return write_sweep_html(results, runs)
     write_figures(results)
     if importlib.util.find_spec(HTML_MODULE) is None:
         return results / "plots"

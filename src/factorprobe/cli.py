@@ -269,9 +269,9 @@ def _run_analyze(args: argparse.Namespace) -> None:
     )
     report = None if args.no_report else make_report(folder, quiet=args.quiet)
     if not args.quiet:
+        if report is not None:  # as 'run' does: the report on stderr, the folder on stdout
+            print(f"report: {report} (open it in a web browser)", file=sys.stderr)
         print(f"analysis: {folder}")
-        if report is not None:
-            print(f"report: {report} (open it in a web browser)")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:

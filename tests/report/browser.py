@@ -54,6 +54,7 @@ class PageLoad:
     log_errors: list[str] = field(default_factory=list)  # browser log entries at error level
     requests: list[str] = field(default_factory=list)  # every URL the page requested
     failed: list[str] = field(default_factory=list)  # requests that failed
+    value: object = None  # what ``evaluate`` returned (read from the rendered page)
 
     @property
     def errors(self) -> list[str]:
@@ -123,8 +124,12 @@ def load_page(
     height: int = 2000,
     full_page: bool = False,
     timeout: float = 60.0,
+    evaluate: str | None = None,
 ) -> PageLoad:
-    """Load a local file in headless Chromium; return its screenshot and what it logged."""
+    """Load a local file in headless Chromium; return its screenshot and what it logged.
+
+    ``evaluate``: a JavaScript expression run through DevTools after the load (not a script of
+    the page); its JSON value is returned in ``PageLoad.value``, e.g. the text as rendered."""
     executable = find_chromium()
     if executable is None:
         raise FileNotFoundError(INSTALL_HINT)
@@ -158,7 +163,7 @@ def load_page(
         os.close(from_child)
         pipe = _Pipe(from_parent, to_parent)
         try:
-            return _drive(pipe, path, width, height, full_page, timeout)
+            return _drive(pipe, path, width, height, full_page, timeout, evaluate)
         finally:
             try:
                 pipe.send("Browser.close")
@@ -171,7 +176,13 @@ def load_page(
 
 
 def _drive(
-    pipe: _Pipe, path: Path, width: int, height: int, full_page: bool, timeout: float
+    pipe: _Pipe,
+    path: Path,
+    width: int,
+    height: int,
+    full_page: bool,
+    timeout: float,
+    evaluate: str | None = None,
 ) -> PageLoad:
     target = pipe.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
     session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -194,6 +205,10 @@ def _drive(
         }
     shot = pipe.call("Page.captureScreenshot", params, session=session, timeout=timeout)
     load = PageLoad(screenshot=base64.b64decode(shot["data"]))
+    if evaluate is not None:
+        found = pipe.call("Runtime.evaluate", {"expression": evaluate, "returnByValue": True},
+                          session=session, timeout=timeout)  # fmt: skip
+        load.value = found.get("result", {}).get("value")
     for event in pipe.events:
         method, p = event.get("method"), event.get("params", {})
         if method == "Runtime.consoleAPICalled":

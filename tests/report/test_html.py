@@ -299,3 +299,43 @@ def test_report_renders_in_chromium_without_errors(chromium, results, tmp_path):
     assert pixels.std() > 20  # not blank
     colours = np.unique(pixels.reshape(-1, 3)[::7], axis=0)
     assert len(colours) > 200  # text, tables and figures, not a flat page
+
+
+GLANCE_JS = """JSON.stringify({
+  glance: [...document.querySelectorAll('#glance li')].map(li => [li.dataset.layer, li.innerText]),
+  sheet: (() => { const img = document.querySelector('figure.sheet img');
+                  return img ? [img.getBoundingClientRect().width, img.naturalWidth] : null; })()
+})"""
+
+
+def test_the_summary_in_chromium_says_the_tables_numbers(chromium, results):
+    """The first screen as the browser renders it: each layer's counts equal units.csv's, and
+    the contact sheet is shown at a size where its labels are >= 10 px."""
+    import re
+
+    import pandas as pd
+
+    from factorprobe.stimuli.sheet import MIN_LABEL_PX
+    from tests.report.test_summary import expected_counts
+
+    load = load_page(results / "report.html", width=1280, height=1200, evaluate=GLANCE_JS)
+    assert load.errors == []
+    seen = json.loads(load.value)
+    expected = expected_counts(pd.read_csv(results / "units.csv"), 0.05)
+    assert {layer for layer, _ in seen["glance"]} == set(expected)
+    for layer, text in seen["glance"]:
+        want = expected[layer]
+        found = re.match(rf"{re.escape(layer)}: of (\d+) units, (\d+) code size, (\d+) code "
+                         rf"position; (\d+) code both, (\d+) only size, (\d+) only position; "
+                         rf"(\d+) code neither", text)  # fmt: skip
+        assert found, text
+        assert [int(g) for g in found.groups()] == [
+            want[k] for k in ("units", "size", "position", "both", "only size", "only position",
+                              "neither")
+        ]  # fmt: skip
+    shown, natural = seen["sheet"]
+    sheet = Image.open(results / "plots" / "stimuli.png")
+    assert natural == sheet.size[0]
+    # the labels' font is label_px image pixels (recorded in the PNG); on screen, x shown/natural
+    on_screen = int(sheet.info["label_px"]) * shown / natural
+    assert on_screen >= MIN_LABEL_PX - 0.5 >= 10

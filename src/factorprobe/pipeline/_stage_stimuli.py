@@ -71,5 +71,10 @@ def write_sheet(space: Any, config: RunConfig, canvas: Any, path: Path) -> None:
     # the varied factors held fixed, so the sheet's title states them (a constant is no news)
     held = {f: v for f, v in at.items() if len(levels[f]) > 1}
     image = stimuli.contact_sheet(subset, columns=columns, rows=rows, at=held)
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()  # the labels' font size, so a reader (and the report's test) can check it
+    info.add_text("label_px", str(image.info["label_px"]))
+    info.add_text("title", str(image.info["title"]))
     with atomic_output(path) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", pnginfo=info)

@@ -65,7 +65,8 @@ def test_the_run_saves_the_top_units_card_inputs(results):
         assert card.sizes["strip"] == 10 and list(card["rank"].values[:2]) == ["most 1", "most 2"]
         assert np.all(np.diff(acts[:5]) <= 0) and np.all(np.diff(acts[5:]) >= 0)
         assert acts[:5].min() >= acts[5:].max()
-        assert card["saliency"].shape == card["image"].shape[1:]
+        assert card["saliency"].shape == (32, 32)  # the model's input
+        assert card["image"].shape[1:] == (32, 32)  # small images are not subsampled
         saved = open_saved(results / "activations.zarr")
         column = saved.isel(
             unit=int(

@@ -27,6 +27,8 @@ __all__ = ["parse_unit", "write_card", "write_card_inputs"]
 
 #: stimuli in each strip of a card (most and least driving)
 STRIP = 5
+#: the strip's images are subsampled to at most this many pixels a side
+STRIP_PX = 112
 _UNIT = re.compile(r"^(?P<layer>.+?)(?::(?P<a>-?\d+)|\[(?P<b>-?\d+)\])$")
 
 
@@ -76,9 +78,11 @@ def write_card_inputs(
     list of Path
         The files written, ``cards/<layer>_<index>.nc``: ``image`` over ``(strip, row, col)``
         (the ``k`` most driving stimuli, then the ``k`` least; 8-bit, intensity × 255, attrs
-        ``image_scale``), ``activation`` over ``strip``
+        ``image_scale``; every ``step``-th pixel, at most :data:`STRIP_PX` a side),
+        ``activation`` over ``strip``
         (activation units), ``rank`` (``most 1``..., ``least 1``...), the factor values as
-        coordinates on ``strip``, and ``saliency`` over ``(row, col)`` (activation per unit
+        coordinates on ``strip``, and ``saliency`` over ``(pixel_row, pixel_col)``, the full
+        image's pixels (activation per unit
         pixel intensity) on the first.
 
     Raises
@@ -113,6 +117,9 @@ def write_card_inputs(
         rendered = render_run(space.take(picks), config, run_canvas(config, model))
         # 8-bit images, compressed: a card's file stays small (mostly background)
         images = np.round(rendered["image"].values[..., 0] * 255).astype(np.uint8)
+        # at most STRIP_PX pixels a side: the card shows them about an inch wide
+        step = max(1, int(np.ceil(max(images.shape[1:]) / STRIP_PX)))
+        images = images[:, ::step, ::step]
         ranks = [f"most {i + 1}" for i in range(k)] + [f"least {i + 1}" for i in range(k)]
         factors = {
             str(c): ("strip", np.asarray(acts[c].values)[picks])
@@ -131,7 +138,7 @@ def write_card_inputs(
                 model, rendered.isel({STIMULUS: [0]}), layer=layer, unit=index,
                 activation=config.model.activation, device=config.model.device,
             )  # fmt: skip
-            strip["saliency"] = (("row", "col"), sal.values[0, 0].astype(np.float32))
+            strip["saliency"] = (("pixel_row", "pixel_col"), sal.values[0, 0].astype(np.float32))
             strip["saliency"].attrs["units"] = "activation per unit pixel intensity"
         path = results / card_file(layer, index)
         with atomic_output(path) as tmp:

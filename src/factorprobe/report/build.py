@@ -8,9 +8,13 @@ analysis saved, so ``factorprobe report RESULTS`` reruns it on finished results.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import multiprocessing
 import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
 from factorprobe.report.figures import write_figures
@@ -51,8 +55,32 @@ def make_report(results: str | os.PathLike[str], *, quiet: bool = False) -> Path
         for run in runs:
             make_report(run, quiet=quiet)
         return write_sweep_html(results, runs)
-    write_figures(results)
+    if not (results / "units.nc").is_file():
+        raise FileNotFoundError(f"{str(results)!r} is not a results folder: it has no units.nc.")
     if importlib.util.find_spec(HTML_MODULE) is None:
+        write_figures(results)
         return results / "plots"
     html = importlib.import_module(HTML_MODULE)
-    return Path(html.write_html(results, quiet=quiet))
+    with drawing_pool() as pool:
+        # a second process draws plots/*.png and then the unit cards while this one draws
+        # the page's layers (figures are independent; drawing is nearly all of the time)
+        figures = pool.submit(write_figures, results) if pool is not None else None
+        path = Path(html.write_html(results, quiet=quiet, pool=pool))
+        if figures is None:
+            write_figures(results)
+        else:
+            figures.result()
+    return path
+
+
+@contextlib.contextmanager
+def drawing_pool() -> Iterator[Executor | None]:
+    """One worker process (spawned: the caller may hold torch's threads) when the machine has
+    two CPUs or more and ``FACTORPROBE_REPORT_WORKERS`` is not ``1``; else None (serial)."""
+    serial = os.environ.get("FACTORPROBE_REPORT_WORKERS", "") == "1"
+    if serial or (os.cpu_count() or 1) < 2:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        yield pool

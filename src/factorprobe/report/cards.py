@@ -12,7 +12,9 @@ report. Nothing here computes a measure or imports torch.
 
 from __future__ import annotations
 
+import functools
 import os
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,15 @@ from factorprobe.io.results import CARDS, card_file
 from factorprobe.report import _html_parts as part
 from factorprobe.report._html_sections import Saved
 
-__all__ = ["card_anchor", "card_units", "cards_section", "unit_card", "unit_row"]
+__all__ = [
+    "card_anchor",
+    "card_html",
+    "card_units",
+    "cards_section",
+    "submit_cards",
+    "unit_card",
+    "unit_row",
+]
 
 #: units per layer and factor that the report's cards cover
 CARDS_PER_FACTOR = 1
@@ -196,7 +206,12 @@ def _saliency(ax, inputs: xr.Dataset | None, layer: str, index: int) -> None:
     image = ax.imshow(sal, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     scale = float(inputs.attrs.get("image_scale", 1))
     top = inputs["image"].values[0] / scale
-    ax.contour(top, levels=[0.5 * (top.max() + top.min())], colors="k", linewidths=0.7)
+    # the strip's images may be subsampled: place the outline on the saliency's pixel grid
+    rows = np.linspace(0, sal.shape[0] - 1, top.shape[0])
+    cols = np.linspace(0, sal.shape[1] - 1, top.shape[1])
+    if top.max() > top.min():
+        ax.contour(cols, rows, top, levels=[0.5 * (top.max() + top.min())], colors="k",
+                   linewidths=0.7)  # fmt: skip
     ax.figure.colorbar(image, ax=ax, label="∂activation/∂pixel")
     ax.set_title(f"saliency on its top stimulus (outlined)\n±{limit:.2g} shown", fontsize=9)
     ax.set_xlabel("col (px)")
@@ -234,8 +249,48 @@ def _short(value: object) -> str:
     return str(value)
 
 
-def cards_section(saved: Saved, units: list[tuple[str, int]], *, dpi: int) -> str:
-    """The report's "Unit cards" section: one card (figure and table row) per unit."""
+def card_html(saved: Saved | str, layer: str, index: int, dpi: int) -> str:
+    """One card of the report: a ``<div>`` with the card's figure and its table row.
+
+    ``saved`` may be the results folder's path (a worker process reads the folder once)."""
+    if not isinstance(saved, Saved):
+        saved = _saved(str(saved))
+    fig = unit_card(saved, layer, index)
+    row = unit_row(saved, layer, index)
+    return (
+        f'<div class="card" id="{part.text(card_anchor(layer, index))}">'
+        + part.heading(3, f"Unit {layer}[{index}]")
+        + part.image(part.png_bytes(fig, dpi=dpi), alt=f"card of unit {layer}[{index}]")
+        + "<details><summary>its row of the unit table, with the data dictionary</summary>"
+        + part.table(row.astype(str))
+        + "</details></div>"
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _saved(results: str) -> Saved:
+    return Saved(Path(results))
+
+
+def submit_cards(
+    saved: Saved, units: list[tuple[str, int]], *, dpi: int, pool: Executor
+) -> list[Future[str]]:
+    """Start drawing the cards in ``pool`` (another process), to collect with
+    :func:`cards_section` once the rest of the page is drawn."""
+    return [pool.submit(card_html, str(saved.results), la, i, dpi) for la, i in units]
+
+
+def cards_section(
+    saved: Saved,
+    units: list[tuple[str, int]],
+    *,
+    dpi: int,
+    drawn: list[Future[str]] | None = None,
+) -> str:
+    """The report's "Unit cards" section: one card (figure and table row) per unit.
+
+    ``drawn``: the cards from :func:`submit_cards`, in the order of ``units``; default they are
+    drawn here."""
     if not units:
         return part.section("cards", "Unit cards", [part.note("No unit codes any factor.")])
     parts = [
@@ -246,17 +301,10 @@ def cards_section(saved: Saved, units: list[tuple[str, int]], *, dpi: int) -> st
             "RESULTS` then adds it here."
         )
     ]
-    for layer, index in units:
-        fig = unit_card(saved, layer, index)
-        row = unit_row(saved, layer, index)
-        parts.append(
-            f'<div class="card" id="{part.text(card_anchor(layer, index))}">'
-            + part.heading(3, f"Unit {layer}[{index}]")
-            + part.image(part.png_bytes(fig, dpi=dpi), alt=f"card of unit {layer}[{index}]")
-            + "<details><summary>its row of the unit table, with the data dictionary</summary>"
-            + part.table(row.astype(str))
-            + "</details></div>"
-        )
+    if drawn is None:
+        parts += [card_html(saved, layer, index, dpi) for layer, index in units]
+    else:
+        parts += [future.result() for future in drawn]
     return part.section("cards", "Unit cards", parts)
 
 

@@ -24,6 +24,8 @@ __all__ = ["FIGURES", "tuning_units", "write_figures"]
 PLOTS = "plots"
 PLOTS_MODULE = "factorprobe.report.plots"
 N_TUNING_UNITS = 6
+#: resolution of plots/*.png (the report embeds its own renderings)
+DPI = 100
 HISTOGRAM_VARIABLES = ("mi", "selectivity", "modularity", "entropy")
 
 FIGURES: dict[str, str] = {
@@ -128,5 +130,5 @@ def tuning_units(table: xr.Dataset, curves: xr.Dataset, factor: str) -> tuple[li
 
 
 def _save(save_figure, fig, path: Path) -> Path:
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=DPI)
     return path

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 import warnings
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from factorprobe.report._html_sections import (
     overview,
     provenance,
 )
-from factorprobe.report.cards import card_units, cards_section, saved_cards
+from factorprobe.report.cards import card_units, cards_section, saved_cards, submit_cards
 
 __all__ = ["layer_summary", "write_html"]
 
@@ -53,6 +54,7 @@ def write_html(
     n_directions: int | None = None,
     dpi: int = 90,
     quiet: bool = False,
+    pool: Executor | None = None,
 ) -> Path:
     """Write the self-contained HTML report of a results folder.
 
@@ -76,6 +78,9 @@ def write_html(
         Resolution of the figures drawn for the report (saved PNGs are embedded as they are).
     quiet : bool, default=False
         No progress bar (it also stays off when standard error is not a terminal).
+    pool : concurrent.futures.Executor, optional
+        Where the unit cards are drawn (:func:`factorprobe.report.build.make_report` passes a
+        second process, so they are drawn while this one draws the layers); default here.
 
     Returns
     -------
@@ -118,6 +123,8 @@ def write_html(
     summary = layer_summary(saved.table)
     carded = list(dict.fromkeys([*card_units(saved.table), *saved_cards(saved)]))
     saved.carded = set(carded)
+    card_dpi = min(dpi, 64)  # a card is 14 in wide: 900 px
+    drawn = submit_cards(saved, carded, dpi=card_dpi, pool=pool) if pool is not None else None
     parts = [overview(saved, summary, dpi=dpi)]
     nav = [("overview", "Overview")]
     bar = tqdm(names, desc="report.html", unit="layer", disable=True if quiet else None)
@@ -126,7 +133,7 @@ def write_html(
         nav.append((anchor, f"Layer {name}"))
         parts.append(layer_section(saved, name, anchor, summary, top=top, dpi=dpi))
     nav.append(("cards", "Unit cards"))
-    parts.append(cards_section(saved, carded, dpi=min(dpi, 64)))  # 14 in wide: 900 px
+    parts.append(cards_section(saved, carded, dpi=card_dpi, drawn=drawn))
     nav.append(("provenance", "Configuration & versions"))
     parts.append(provenance(saved))
     run_name = _run_name(saved)

@@ -102,7 +102,7 @@ def plot_sweep(frame: pd.DataFrame) -> Figure:
                      fontsize=10)  # fmt: skip
         ax.set_ylabel(kind, fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncols=min(6, len(runs)), title="run",

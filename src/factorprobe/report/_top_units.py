@@ -28,7 +28,8 @@ RECREATE = "`factorprobe analyze RESULTS` re-creates it"
 AT_LEVELS = (
     "One stimulus per cell of a deterministic grid: the spread of a marginal tuning curve over "
     "the other factors' levels is their effect, not uncertainty, so no bootstrap CI is drawn. "
-    "Each thin line is the unit's tuning at one level of another factor (colour bar), the "
+    "Each thin line is the unit's tuning at one level of another factor (purple: its first "
+    "level, yellow: its last, as each panel's title says), the "
     "black line their mean."
 )
 

@@ -123,7 +123,7 @@ def write_html(
     summary = layer_summary(saved.table)
     carded = list(dict.fromkeys([*card_units(saved.table), *saved_cards(saved)]))
     saved.carded = set(carded)
-    card_dpi = min(dpi, 64)  # a card is 14 in wide: 900 px
+    card_dpi = min(dpi, 80)  # a card is 14 in wide: 1120 px
     drawn = submit_cards(saved, carded, dpi=card_dpi, pool=pool) if pool is not None else None
     parts = [overview(saved, summary, dpi=dpi)]
     nav = [("overview", "Overview")]

@@ -91,8 +91,10 @@ def test_unit_card_and_row(results):
     layer, index = card_units(load_netcdf(results / "units.nc"))[0]
     fig = unit_card(results, layer, index)
     titles = [ax.get_title() for ax in fig.axes]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any("range" in t and "q(" in t for t in titles)  # maps print range and q-value
-    assert any(t.startswith("most 1:") for t in titles) and any("saliency" in t for t in titles)
+    assert any(t.startswith("most 1:") for t in texts) and any("saliency" in t for t in titles)
+    assert sum(t.startswith("least") for t in texts) == 5
     row = unit_row(results, layer, index)
     assert {"value", "units", "description"} <= set(row.columns)
     assert row.loc["mi_size", "units"] == "bits" and row.loc["mi_size", "description"]

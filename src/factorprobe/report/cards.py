@@ -219,26 +219,29 @@ def _saliency(ax, inputs: xr.Dataset | None, layer: str, index: int) -> None:
 
 
 def _strip(fig: Figure, inputs: xr.Dataset | None, layer: str, index: int) -> None:
-    """The bottom row of a card: the stimuli that drive the unit most and least."""
+    """The bottom row of a card: the stimuli that drive the unit most and least, tiled into one
+    image (one axes: a card is drawn for many units, and axes are what drawing costs)."""
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.19))
     if inputs is None:
-        ax = fig.add_subplot(fig.add_gridspec(1, 1, top=0.22, bottom=0.02)[0])
         _missing(ax, layer, index, "stimuli driving it most and least")
         return
-    n = inputs.sizes["strip"]
-    grid = fig.add_gridspec(1, n, left=0.01, right=0.99, top=0.19, bottom=0.01, wspace=0.06)
-    scale = float(inputs.attrs.get("image_scale", 1))
+    images = inputs["image"].values / float(inputs.attrs.get("image_scale", 1))
+    n, height, width = images.shape
+    gap = max(2, width // 12)
+    tiles = np.ones((height, n * (width + gap) - gap))  # white between the tiles
+    for k in range(n):
+        tiles[:, k * (width + gap) : k * (width + gap) + width] = images[k]
+    ax.imshow(tiles, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="equal")
+    ax.set_axis_off()
     factors = [c for c in ("size", "x", "y", "shape", "rotation") if c in inputs.coords]
-    for k, g in enumerate(grid):
-        ax = fig.add_subplot(g)
-        ax.imshow(inputs["image"].values[k] / scale, cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    for k in range(n):
         values = ", ".join(
             f"{c} {_short(inputs[c].values[k])}" for c in factors
             if np.unique(inputs[c].values).size > 1 or c in ("size", "x", "y")
         )  # fmt: skip
-        ax.set_title(f"{inputs['rank'].values[k]}: {inputs['activation'].values[k]:.3g} a.u.\n"
-                     f"{values}", fontsize=7.5)  # fmt: skip
+        ax.text(k * (width + gap) + width / 2, -height * 0.04,
+                f"{inputs['rank'].values[k]}: {inputs['activation'].values[k]:.3g} a.u.\n{values}",
+                ha="center", va="bottom", fontsize=7.5)  # fmt: skip
     fig.text(0.5, 0.25, "Stimuli that drive it most (left) and least (right); sizes and "
              "positions in px", ha="center", fontsize=10)  # fmt: skip
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -136,7 +137,8 @@ def write_card_inputs(
 
             sal = gradients(
                 model, rendered.isel({STIMULUS: [0]}), layer=layer, unit=index,
-                activation=config.model.activation, device=config.model.device,
+                activation=cast(Literal["post", "pre"], config.model.activation),
+                device=config.model.device,
             )  # fmt: skip
             strip["saliency"] = (("pixel_row", "pixel_col"), sal.values[0, 0].astype(np.float32))
             strip["saliency"].attrs["units"] = "activation per unit pixel intensity"

@@ -150,7 +150,7 @@ def unit_card(results: str | os.PathLike[str] | Saved, layer: str, index: int) -
     fig.suptitle(_headline(table, i, label), fontsize=11, y=0.985)
     grid_top = fig.add_gridspec(1, max(1, len(curves)), left=0.05, right=0.98, top=0.90,
                                 bottom=0.68, wspace=0.25)  # fmt: skip
-    axes = [fig.add_subplot(g) for g in grid_top]
+    axes = [fig.add_subplot(grid_top[0, k]) for k in range(grid_top.ncols)]
     for ax, c in zip(axes, curves, strict=False):
         draw_unit_tuning(ax, c, maps, label)
     if not curves:
@@ -158,7 +158,7 @@ def unit_card(results: str | os.PathLike[str] | Saved, layer: str, index: int) -
         axes[0].text(0.5, 0.5, "no tuning/*.nc in the results folder", ha="center")
     grid_mid = fig.add_gridspec(1, len(present) + 1, left=0.05, right=0.97, top=0.58,
                                 bottom=0.33, wspace=0.45)  # fmt: skip
-    cols = [fig.add_subplot(g) for g in grid_mid]
+    cols = [fig.add_subplot(grid_mid[0, k]) for k in range(grid_mid.ncols)]
     alpha = float(table.attrs.get("alpha", 0.05))
     for ax, (f, grid) in zip(cols, present.items(), strict=False):
         plot_response_map(grid, label, ax=ax)

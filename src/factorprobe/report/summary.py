@@ -87,13 +87,15 @@ def coding_counts(table: xr.Dataset) -> pd.DataFrame:
     frame = pd.DataFrame(columns, index=pd.Index(layers, name=LAYER))
     summary = frame.groupby(level=LAYER, sort=False).sum()
     if "selectivity" in table:
-        si = pd.Series(table["selectivity"].values.astype(float), index=frame.index)
-        summary["median SI"] = si.groupby(level=LAYER, sort=False).median()
-        summary["units with SI"] = si.notna().groupby(level=LAYER, sort=False).sum().astype(int)
+        si_values = pd.Series(table["selectivity"].values.astype(float), index=frame.index)
+        summary["median SI"] = si_values.groupby(level=LAYER, sort=False).median()
+        with_si = si_values.notna().groupby(level=LAYER, sort=False).sum()
+        summary["units with SI"] = with_si.astype(int)
     if "eta_squared" in table:
         for f in factors:
-            eta = table["eta_squared"].sel({FACTOR: f}).values.astype(float)
-            eta = pd.Series(eta, index=frame.index)
+            eta = pd.Series(
+                table["eta_squared"].sel({FACTOR: f}).values.astype(float), index=frame.index
+            )
             summary[f"median eta² {f}"] = eta.groupby(level=LAYER, sort=False).median()
     return summary
 
@@ -158,20 +160,21 @@ def first_screen_sentences(
         Layer name to its text; numbers are those of ``counts`` (counts as integers, medians
         to 2 decimals) and of the saved files.
     """
-    factors = [c.removeprefix("codes ") for c in counts if c.startswith("codes ")]
+    columns = [str(c) for c in counts.columns]
+    factors = [c.removeprefix("codes ") for c in columns if c.startswith("codes ")]
     out = {}
     for name, row in counts.iterrows():
         coded = ", ".join(f"{int(row[f'codes {f}'])} code {f}" for f in factors)
         text = f"{name}: of {int(row['units'])} units, {coded}"
         if "both" in row:
-            only = ", ".join(f"{int(row[c])} {c}" for c in counts if c.startswith("only "))
+            only = ", ".join(f"{int(row[c])} {c}" for c in columns if c.startswith("only "))
             text += f"; {int(row['both'])} code both, {only}"
         text += f"; {int(row['neither'])} code neither."
         if "median SI" in row:
             si = row["median SI"]
             si_text = f"{si:.2f}" if np.isfinite(si) else "none"
             text += f" Median SI {si_text} ({int(row['units with SI'])} units with an SI)."
-        shares = [c for c in counts if c.startswith("median eta² ")]
+        shares = [c for c in columns if c.startswith("median eta² ")]
         if shares:
             text += (
                 " Median variance share (η²): "
@@ -218,8 +221,9 @@ def plot_first_screen(
     names = [str(n) for n in counts.index]
     fig = new_figure(15.0, 3.9)
     ax_a, ax_b, ax_c, ax_d = fig.subplots(1, 4, width_ratios=[1.25, 1, 1, 1])
-    classes = ["both", *[c for c in counts if c.startswith("only ")], "neither"]
-    classes = [c for c in classes if c in counts]
+    columns = [str(c) for c in counts.columns]
+    classes = ["both", *[c for c in columns if c.startswith("only ")], "neither"]
+    classes = [c for c in classes if c in columns]
     colours = {
         c: CLASS_COLOURS.get(c, _FACTOR_COLOURS[k % len(_FACTOR_COLOURS)])
         for k, c in enumerate(classes)

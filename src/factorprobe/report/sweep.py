@@ -12,6 +12,7 @@ each run's own report. It only reads files.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ __all__ = ["plot_sweep", "sweep_frame", "write_sweep_html"]
 REPORT = "report.html"
 
 
-def sweep_frame(runs: list[str | os.PathLike[str]]) -> pd.DataFrame:
+def sweep_frame(runs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """Per run and layer: fractions of units coding each factor, both, neither; decoders.
 
     Parameters
@@ -52,7 +53,7 @@ def sweep_frame(runs: list[str | os.PathLike[str]]) -> pd.DataFrame:
         table = load_netcdf(folder / "units.nc")
         counts = coding_counts(table)
         shares = counts.copy()
-        for c in counts:
+        for c in map(str, counts.columns):
             if c.startswith(("codes ", "only ")) or c in ("both", "neither"):
                 shares[c] = counts[c] / counts["units"]
         layers_path = folder / "layers.nc"
@@ -76,9 +77,10 @@ def plot_sweep(frame: pd.DataFrame) -> Figure:
 
     runs = list(dict.fromkeys(frame.index.get_level_values("run")))
     layers = list(dict.fromkeys(frame.index.get_level_values(LAYER)))
-    panels = [c for c in frame if c.startswith("codes ")]
-    panels += [c for c in ("both", "neither") if c in frame]
-    panels += [c for c in frame if c.startswith("accuracy ")]
+    columns = [str(c) for c in frame.columns]
+    panels = [c for c in columns if c.startswith("codes ")]
+    panels += [c for c in ("both", "neither") if c in columns]
+    panels += [c for c in columns if c.startswith("accuracy ")]
     ncols = min(4, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
     fig = fixed_figure(3.6 * ncols, 2.9 * nrows + 0.6, top=0.4, bottom=0.9, hspace=0.75,
@@ -112,7 +114,7 @@ def plot_sweep(frame: pd.DataFrame) -> Figure:
 
 def write_sweep_html(
     root: str | os.PathLike[str],
-    runs: list[str | os.PathLike[str]],
+    runs: Sequence[str | os.PathLike[str]],
     *,
     dpi: int = 90,
 ) -> Path:
@@ -166,7 +168,7 @@ def write_sweep_html(
     return path
 
 
-def _alpha(runs: list[str | os.PathLike[str]]) -> str:
+def _alpha(runs: Sequence[str | os.PathLike[str]]) -> str:
     values = set()
     for r in runs:
         with xr.open_dataset(Path(r) / "units.nc", engine="h5netcdf") as table:

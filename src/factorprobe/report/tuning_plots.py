@@ -143,7 +143,7 @@ def plot_tuning_at_levels(
         bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
         bar.set_label(factor_label(other), fontsize=9)
         if not numeric:
-            bar.set_ticks(values, labels=[fmt(v) for v in levels])
+            bar.set_ticks(values.tolist(), labels=[fmt(v) for v in levels])
     span = float(np.nanmax(one.values) - np.nanmin(one.values))
     ax.set_xlabel(factor_label(factor))
     ax.set_ylabel("mean activation (a.u.)")

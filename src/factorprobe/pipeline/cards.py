@@ -111,8 +111,16 @@ def write_card_inputs(
     model = load_run_model(config.model, base_dir=config.base_dir)
     space, _ = run_stimuli(config, model)
     written = []
-    for layer, index in units:
-        column = _column(acts, layer, index)
+    # the units' columns in one read of the store (their chunks only), the factors once
+    positions = [_position(acts, layer, index) for layer, index in units]
+    columns = np.asarray(acts.isel({UNIT: positions}).values, dtype=float)
+    coords = {
+        str(c): np.asarray(v.values)
+        for c, v in acts.coords.items()
+        if v.dims == (STIMULUS,) and c != STIMULUS
+    }
+    for j, (layer, index) in enumerate(units):
+        column = columns[:, j]
         order = np.argsort(-column, kind="stable")
         picks = np.concatenate([order[:k], order[::-1][:k]])
         rendered = render_run(space.take(picks), config, run_canvas(config, model))
@@ -122,11 +130,7 @@ def write_card_inputs(
         step = max(1, int(np.ceil(max(images.shape[1:]) / STRIP_PX)))
         images = images[:, ::step, ::step]
         ranks = [f"most {i + 1}" for i in range(k)] + [f"least {i + 1}" for i in range(k)]
-        factors = {
-            str(c): ("strip", np.asarray(acts[c].values)[picks])
-            for c, v in acts.coords.items()
-            if v.dims == (STIMULUS,) and c != STIMULUS
-        }
+        factors = {c: ("strip", values[picks]) for c, values in coords.items()}
         strip = xr.Dataset(
             {"image": (("strip", "row", "col"), images), "activation": ("strip", column[picks])},
             coords={"rank": ("strip", ranks), **factors},
@@ -150,15 +154,15 @@ def write_card_inputs(
     return written
 
 
-def _column(acts: xr.DataArray, layer: str, index: int) -> np.ndarray:
-    """One unit's activations over the stimuli (reads one column of the store)."""
+def _position(acts: xr.DataArray, layer: str, index: int) -> int:
+    """The position along ``unit`` of a unit of the activations."""
     layers = acts[LAYER].values.astype(str)
     hits = np.flatnonzero((layers == layer) & (acts[INDEX].values == index))
     if not hits.size:
         sizes = {n: int((layers == n).sum()) for n in dict.fromkeys(layers)}
         valid = ", ".join(f"{n}:0..{m - 1}" for n, m in sizes.items())
         raise KeyError(f"Unknown unit {layer}:{index}; the activations have {valid}.")
-    return np.asarray(acts.isel({UNIT: int(hits[0])}).values, dtype=float)
+    return int(hits[0])
 
 
 def write_card(results: str | os.PathLike[str], layer: str, index: int) -> Path:

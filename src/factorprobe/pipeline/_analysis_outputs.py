@@ -140,11 +140,12 @@ def with_ranking(
 
 def replicates(acts: xr.DataArray) -> tuple[int, list[str]]:
     """Fewest stimuli sharing one combination of the varied factors, and those factors."""
-    varied = [
+    # sorted: a resumed store may list its coordinates in another order (same files either way)
+    varied = sorted(
         str(c)
         for c, v in acts.coords.items()
         if v.dims == (STIMULUS,) and c != STIMULUS and np.unique(v.values).size > 1
-    ]
+    )
     if not varied:
         return int(acts.sizes[STIMULUS]), varied
     codes = np.stack([np.unique(acts[c].values, return_inverse=True)[1] for c in varied])

@@ -111,7 +111,8 @@ def table(frame: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
     A named single index moves its name to the top-left corner (no extra header row).
     """
     if index and frame.index.nlevels == 1 and frame.columns.nlevels == 1 and frame.index.name:
-        frame = frame.rename_axis(index=None, columns=frame.index.name)
+        # pandas takes any Hashable axis name; pandas-stubs types 'columns' as str-like only
+        frame = frame.rename_axis(index=None, columns=frame.index.name)  # type: ignore[call-overload]
     text_only = all(dtype.kind in "OSUT" for dtype in frame.dtypes)
     body = frame.to_html(
         escape=True,

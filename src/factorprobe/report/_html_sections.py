@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -158,12 +158,14 @@ def overview(saved: Saved, summary: pd.DataFrame, *, dpi: int = 90) -> str:
                 "held-out cross-entropy, in bits (negative: the decoder does worse than the "
                 "factor's marginal)."
             ),
-            part.table(decoding.unstack(FACTOR)),
+            # (layer, factor) rows unstack to a DataFrame, never a Series
+            part.table(cast(pd.DataFrame, decoding.unstack(FACTOR))),
         ]
     if saved.layers is not None and "cka" in saved.layers:
         parts += [
             part.heading(3, "Linear CKA between layers"),
-            part.table(saved.layers["cka"].to_pandas()),
+            # a 2-D (layer, layer) DataArray converts to a DataFrame
+            part.table(cast(pd.DataFrame, saved.layers["cka"].to_pandas())),
         ]
     sheet = saved.results / "plots" / "stimuli.png"
     if not sheet.is_file() and saved.activations is not None:  # analysed into another folder
@@ -293,7 +295,7 @@ def _basis(saved: Saved, name: str, *, dpi: int) -> list[str]:
         {str(v): one[v].values for v in one.data_vars},
         index=one[COMPARISON].values.astype(str),
     )
-    counts = [c for c in comparison if c.startswith("n_")]
+    counts = [str(c) for c in comparison if str(c).startswith("n_")]
     comparison = comparison.astype(object).astype({c: int for c in counts})
     columns = [
         "n_units", "n_baseline", "median_units", "median_baseline", "baseline_percentile",
@@ -355,8 +357,9 @@ def _wrap_suptitle(fig) -> None:
 def _comparable(units: xr.DataArray, base: xr.DataArray) -> bool:
     """Both sides have a finite value (for every factor, for a per-factor measure)."""
     over = [d for d in units.dims if d != UNIT]
-    finite_u = np.isfinite(units).any(UNIT)
-    finite_b = np.isfinite(base).any(UNIT)
+    # NumPy ufuncs on a DataArray return a DataArray (the stubs say ndarray)
+    finite_u = cast(xr.DataArray, np.isfinite(units)).any(UNIT)
+    finite_b = cast(xr.DataArray, np.isfinite(base)).any(UNIT)
     return bool((finite_u & finite_b).all()) if over else bool(finite_u and finite_b)
 
 

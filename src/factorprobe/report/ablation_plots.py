@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 __all__ = ["plot_ablation_curves"]
@@ -92,7 +93,7 @@ def plot_ablation_curves(
         ax.grid(alpha=0.3)
     for ax in axes[len(chosen) :]:
         ax.set_visible(False)
-    legend: dict[str, object] = {}
+    legend: dict[str, Artist] = {}
     for ax in axes[: len(chosen)]:
         for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(text, handle)

@@ -123,10 +123,11 @@ def plot_basis_vs_random(
         )
     factors: list[str | None] = [None]
     if FACTOR in units[measure].dims:
-        factors = [str(f) for f in units[FACTOR].values] if factor is None else [factor]
-        for f in factors:
-            _check_factor(units, f, name="factor", where=where)
-            _check_factor(baseline, f, name="factor", where=where, table_name="baseline")
+        named = [str(f) for f in units[FACTOR].values] if factor is None else [factor]
+        for checked in named:
+            _check_factor(units, checked, name="factor", where=where)
+            _check_factor(baseline, checked, name="factor", where=where, table_name="baseline")
+        factors = [*named]
     units, baseline = _with_layer(units), _with_layer(baseline)
     groups = _layers(units, layer, where=where)
     base_groups = dict(_layers(baseline, None, where=where))

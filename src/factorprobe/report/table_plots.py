@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -109,7 +110,7 @@ def plot_selectivity_scatter(
     fig = new_figure(3.3 * ncols + 1.3, 3.3 * nrows + 0.9)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     cmap = colormaps["viridis"]
-    mappable = None
+    mappable: PathCollection | None = None
     for ax, (name, mask) in zip(axes, groups, strict=False):
         xs = mi.sel({FACTOR: x}).values[mask]
         ys = mi.sel({FACTOR: y}).values[mask]
@@ -138,6 +139,8 @@ def plot_selectivity_scatter(
     for ax in axes[len(groups) :]:
         ax.set_axis_off()
     compared = str(table.attrs.get("compared", "")).replace(",", " vs ")
+    if mappable is None:  # not reached: _layers returns at least one group
+        raise ValueError(f"{where} found no layer to draw.")
     fig.colorbar(
         mappable,
         ax=list(axes[: len(groups)]),

@@ -1,5 +1,8 @@
 """Choices and defaults of the ablation's options, defined once and importable without torch.
 
+Also the activation (``"post"``/``"pre"``) that capture records, which the run configuration
+validates without importing :mod:`factorprobe.probing`.
+
 :func:`factorprobe.interventions.ablation.cumulative_ablation` takes its defaults and closed
 sets from here, and so do the run configuration's ``[ablation]`` table and ``factorprobe
 ablate``, which must not import torch to validate a file or build the parser. The analysis
@@ -16,6 +19,7 @@ __all__ = [
     "ABLATION_DECODERS",
     "ABLATION_DIRECTIONS",
     "ABLATION_METHODS",
+    "ACTIVATIONS",
     "DEFAULT_DECODER",
     "DEFAULT_DIRECTIONS",
     "DEFAULT_FACTORS",
@@ -29,11 +33,16 @@ __all__ = [
     "AblationDecoder",
     "AblationDirection",
     "AblationMethod",
+    "Activation",
 ]
 
 #: the shipped embedded networks, by the names load_model and a run's [model] name take
 #: (probing.embedded.catalogue holds their files; this list needs no torch to validate a file)
 EMBEDDED_MODELS: Final[tuple[str, ...]] = ("embedded", "embedded:relu", "embedded:flat")
+
+#: which output of a layer capture records: after its activation function, or before
+Activation = Literal["post", "pre"]
+ACTIVATIONS: Final[tuple[str, ...]] = get_args(Activation)
 
 AblationMethod = Literal["zero", "mean"]
 AblationDirection = Literal["highest", "lowest"]

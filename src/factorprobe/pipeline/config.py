@@ -62,9 +62,9 @@ __all__ = [
 # The closed sets and defaults of the keys that are library parameters come from the library
 # (its tuples and its signatures), so the two cannot drift; tests/test_options.py checks every
 # pair. The ablation's come from factorprobe._options, which cumulative_ablation uses too
-# (importing the ablation itself would import torch). ACTIVATIONS and MISFIT mirror literals of
-# probing (torch) and of a private tuple of stimuli; the same test checks them.
-ACTIVATIONS = ("post", "pre")
+# (importing the ablation itself would import torch), and so does ACTIVATIONS (probing imports
+# torch). MISFIT mirrors a private tuple of stimuli; the same test checks it.
+ACTIVATIONS = _options.ACTIVATIONS
 MISFIT = ("raise", "drop")
 ACTIVATION_FORMATS = ("zarr", "netcdf")
 ABLATION_METHODS = _options.ABLATION_METHODS
@@ -158,7 +158,7 @@ class ModelConfig:
     std: tuple[float, ...] | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     layers: tuple[str, ...] = ()
-    activation: str = "post"
+    activation: _options.Activation = "post"
     batch_size: int = 64
     device: str | None = None
 

@@ -404,7 +404,10 @@ def _analyze(
             scheduler=chosen,
         )  # fmt: skip
     # where the activations are, so the report of an analysis written elsewhere finds them
-    where = {ACTIVATIONS: str(path.resolve())} if path.parent.resolve() != out.resolve() else {}
+    # (typed as update_manifest's **entries: Any, so the key cannot be taken for 'final')
+    where: dict[str, Any] = (
+        {ACTIVATIONS: str(path.resolve())} if path.parent.resolve() != out.resolve() else {}
+    )
     update_manifest(
         out,
         stages={"analyze": total(timings)},

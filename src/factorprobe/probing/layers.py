@@ -26,16 +26,15 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
+from factorprobe._options import ACTIVATIONS as ACTIVATIONS
+from factorprobe._options import Activation as Activation
 from factorprobe._validation import check_choice
 from factorprobe.probing.models import ProbedModel
 
-Activation = Literal["post", "pre"]
-ACTIVATIONS: tuple[str, ...] = ("post", "pre")
 _MAX_LISTED = 25
 
 _NOT_ACTIVATIONS = (nn.MultiheadAttention, nn.Softmax, nn.Softmin, nn.LogSoftmax, nn.Softmax2d)

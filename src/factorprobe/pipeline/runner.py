@@ -37,27 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import xarray as xr
-from tqdm.auto import tqdm
 
 from factorprobe._deprecated import renamed_keyword
-from factorprobe.dims import LAYER
 from factorprobe.io.files import atomic_output
-from factorprobe.io.results import ACTIVATIONS
 from factorprobe.io.saved import (
     STORE_NAMES,
     WORK_STORE,
-    check_values,
     find_store,
-    open_saved,
-    write_frame,
-    write_netcdf,
 )
 from factorprobe.pipeline import _resume
-from factorprobe.pipeline._analysis_outputs import (
-    report_steps,
-    with_ranking,
-    write_report_inputs,
-)
 from factorprobe.pipeline._combine import COMBINED_FILES, combine_runs
 from factorprobe.pipeline._config_checks import checked_scheduler
 from factorprobe.pipeline._fingerprint import recorded_sources, run_inputs
@@ -72,6 +60,7 @@ from factorprobe.pipeline._published import (
     reuse_or_replace,
 )
 from factorprobe.pipeline._stage_ablation import run_ablation
+from factorprobe.pipeline._stage_analysis import UNIT_TABLE_KEYS, analyze_saved
 from factorprobe.pipeline._stage_model import load_run_model
 from factorprobe.pipeline._stage_stimuli import render_run, run_canvas, run_stimuli, write_sheet
 from factorprobe.pipeline.config import (
@@ -82,16 +71,13 @@ from factorprobe.pipeline.config import (
     with_output,
     with_scheduler,
 )
-from factorprobe.scheduler import LOCAL_SCHEDULERS, scheduler_for
+from factorprobe.scheduler import LOCAL_SCHEDULERS
 
 __all__ = ["analyze", "capture_run", "combine_runs", "load_run_model", "run"]
 
 CONFIG_FILE = "config.toml"
-# the [analysis] keys that are unit_table's parameters by the same names
-_UNIT_TABLE_KEYS = (
-    *("compare", "estimator", "correction", "significance", "null", "n_permutations", "n_bins"),
-    *("quantizer", "threshold", "alpha", "family_wise", "pid", "seed"),
-)
+# the unit_table keys of [analysis], under the name they had here (tests/test_config.py)
+_UNIT_TABLE_KEYS = UNIT_TABLE_KEYS
 
 ConfigLike = RunConfig | Sequence[RunConfig] | str | os.PathLike[str] | None
 
@@ -327,98 +313,7 @@ def analyze(
     if scheduler is not None:
         configured = checked_scheduler(scheduler, "The 'scheduler' parameter of analyze")
     check_analysis_out(out, path.parent, options, CONFIG_FILE)
-    return _analyze(path, options, out, scheduler=configured, quiet=quiet, label="analyze")
-
-
-def _analyze(
-    path: Path,
-    options: AnalysisConfig,
-    out: Path,
-    *,
-    scheduler: str | None,
-    quiet: bool,
-    label: str,
-) -> Path:
-    """:func:`analyze` once its arguments are checked; ``label`` names its progress bar."""
-    from factorprobe import analysis
-    from factorprobe.io.tables import data_dictionary, layer_dataframe, unit_dataframe
-
-    path = find_store(Path(path))
-    scheduler = scheduler or "threads"
-    acts = open_saved(path)
-    seed = options.seed
-    steps = ["unit table", *[f"tuning {f}" for f in options.tuning]]
-    steps += [f"decoding {name}" for name in _layer_names(acts)] if options.decode else []
-    steps += ["cka"] * options.cka + ["disentanglement"] * options.disentanglement
-    steps += report_steps(acts, options.factors)
-    unit_table_options = {key: getattr(options, key) for key in _UNIT_TABLE_KEYS}
-    timings: dict[str, dict[str, float]] = {}
-    bar = tqdm(total=len(steps), desc=label, unit="step", disable=_disable(quiet))
-    with scheduler_for(scheduler) as chosen, bar:
-        with timed(timings, "unit_table", bar, "unit table"):
-            check_values(acts, path, scheduler=chosen)
-            table = analysis.unit_table(
-                acts, options.factors, **unit_table_options, scheduler=chosen
-            )
-        if len(steps) > 1:
-            with timed(timings, "load"):  # every step below works in memory
-                acts = acts.load()
-        frame = unit_dataframe(table)
-        write_frame(frame, out / "units.csv")
-        write_frame(frame, out / "units.parquet")
-        write_frame(data_dictionary(table), out / "data_dictionary.csv")
-        write_netcdf(table, out / "units.nc")
-        for factor in options.tuning:
-            with timed(timings, f"tuning_{factor}", bar, f"tuning {factor}"):
-                curves = analysis.tuning_curves(acts, factor, n_boot=options.n_boot, seed=seed)
-                curves = with_ranking(curves, acts, factor, unit_table_options)
-            write_netcdf(curves, out / "tuning" / f"{factor}.nc")
-        layers = xr.Dataset()
-        if options.decode:
-            parts = []
-            for name in _layer_names(acts):
-                with timed(timings, f"decoding_{name}", bar, f"decoding {name}"):
-                    one = acts.isel(unit=acts[LAYER].values == name)
-                    parts.append(
-                        analysis.decoding(
-                            one,
-                            options.decode,
-                            C=options.decode_c,
-                            n_splits=options.n_splits,
-                            seed=seed,
-                        )
-                    )
-            layers = xr.concat(parts, dim=LAYER, combine_attrs="override")
-            write_frame(layer_dataframe(layers), out / "layers.csv")
-        if options.cka:
-            with timed(timings, "cka", bar, "cka"):
-                layers["cka"] = analysis.cka(acts)
-        if options.disentanglement:
-            with timed(timings, "disentanglement", bar, "disentanglement"):
-                scores = analysis.disentanglement(acts, [f for f in options.decode], seed=seed)
-            write_frame(scores.to_dataframe().reset_index(), out / "disentanglement.csv")
-        if layers.data_vars:
-            write_netcdf(layers, out / "layers.nc")
-        write_report_inputs(
-            acts, table, out, options=unit_table_options, timings=timings, bar=bar,
-            scheduler=chosen,
-        )  # fmt: skip
-    # where the activations are, so the report of an analysis written elsewhere finds them
-    # (typed as update_manifest's **entries: Any, so the key cannot be taken for 'final')
-    where: dict[str, Any] = (
-        {ACTIVATIONS: str(path.resolve())} if path.parent.resolve() != out.resolve() else {}
-    )
-    update_manifest(
-        out,
-        stages={"analyze": total(timings)},
-        analyze_steps=timings,
-        scheduler=scheduler,
-        **where,
-    )
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
+    return analyze_saved(path, options, out, scheduler=configured, quiet=quiet, label="analyze")
 
 
 def _run_one(config: RunConfig, folder: Path, progress: Progress) -> Path:
@@ -468,7 +363,7 @@ def _stages(config: RunConfig, work: Path, progress: Progress) -> None:
             f"{timings['capture']['wall_s']:.1f} s"
         )
         with timed(timings, "analyze"):
-            _analyze(store, config.analysis, work, scheduler=config.dask.scheduler,
+            analyze_saved(store, config.analysis, work, scheduler=config.dask.scheduler,
                      quiet=quiet, label=f"{progress.label} analyze")  # fmt: skip
         progress.stage(f"analysis done, {timings['analyze']['wall_s']:.1f} s")
         if config.ablation is not None:
@@ -534,18 +429,9 @@ def _analysis_config(config: Any, folder: Path) -> tuple[AnalysisConfig, str | N
     )
 
 
-def _layer_names(acts: xr.DataArray) -> list[str]:
-    return list(dict.fromkeys(str(v) for v in acts[LAYER].values))
-
-
 def _check_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(
             f"The output folder {str(folder)!r} is a file; choose a folder path (--out, or "
             f"[output] folder)."
         )
-
-
-def _disable(quiet: bool) -> bool | None:
-    """tqdm's ``disable``: None shows a bar only when standard error is a terminal."""
-    return True if quiet else None

@@ -52,6 +52,11 @@ RENAMED_KEYWORDS = {
 }
 
 
+def _warn(message: str) -> None:
+    """Warn that an old path or name was used, pointing at the code that used it."""
+    warnings.warn(message, DeprecationWarning, stacklevel=4)
+
+
 def renamed_name(module: str, name: str) -> object:
     """The object a renamed ``module.name`` now has another name for, with a warning.
 
@@ -70,11 +75,7 @@ def renamed_name(module: str, name: str) -> object:
     new = RENAMED.get(module, {}).get(name)
     if new is None:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{module}.{name} is renamed {module}.{new}; the old name works until the next release.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
+    _warn(f"{module}.{name} is renamed {module}.{new}; the old name works until the next release.")
     return getattr(importlib.import_module(module), new)
 
 
@@ -89,11 +90,9 @@ def renamed_keyword(function: str, old: str) -> None:
         The old keyword, which the caller received.
     """
     new = RENAMED_KEYWORDS[function][old]
-    warnings.warn(
+    _warn(
         f"The {old!r} parameter of {function} is renamed {new!r}; the old name works until "
-        f"the next release.",
-        DeprecationWarning,
-        stacklevel=3,
+        f"the next release."
     )
 
 
@@ -109,11 +108,7 @@ def moved_name(package: str, name: str, new: str) -> object:
     new : str
         The module that holds it now.
     """
-    warnings.warn(
-        f"{package}.{name} moved to {new}.{name}; the old name works until the next release.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
+    _warn(f"{package}.{name} moved to {new}.{name}; the old name works until the next release.")
     return getattr(importlib.import_module(new), name)
 
 
@@ -128,11 +123,7 @@ def moved_module(old: str, namespace: dict[str, object]) -> None:
         The shim's ``globals()``; the new module's public names are copied into it.
     """
     new = MOVED_MODULES[old]
-    warnings.warn(
-        f"{old} moved to {new}; the old path works until the next release.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
+    _warn(f"{old} moved to {new}; the old path works until the next release.")
     module: ModuleType = importlib.import_module(new)
     names = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
     namespace.update({name: getattr(module, name) for name in names})

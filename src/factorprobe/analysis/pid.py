@@ -236,16 +236,19 @@ def decomposition(
     """
     values = np.asarray(values, dtype=np.float64)
     n_levels = effective_bins(quantizer, n_bins)
-    cell, n_cells = _cells(a, b)
-    replicated = bool(np.bincount(cell, minlength=n_cells).min() >= 2)
+    cell, n_cells, replicated = _cells(a, b)
     out = np.empty((values.shape[0], len(DECOMPOSITION)))
     for start in range(0, values.shape[0], _UNIT_BLOCK):
         rows = slice(start, start + _UNIT_BLOCK)
         bins = bins_kernel(values[rows], quantizer, n_bins, threshold)
-        terms = _terms(bins, n_levels, a, b, cell, n_cells)
+        counts_a = joint_counts(bins, n_levels, a.codes, a.n_levels)
+        counts_b = joint_counts(bins, n_levels, b.codes, b.n_levels)
+        counts_ab = joint_counts(bins, n_levels, cell, n_cells)
+        terms = (*redundancy_and_mi(counts_a, counts_b), joint_mi(counts_ab))
         if correction == "shuffle":
             design = (a, b, cell, n_cells, n_permutations, seed, replicated)
-            terms = _corrected(terms, _null_means(bins, n_levels, *design))
+            fixed = {"a": counts_b, "b": counts_a}  # each null keeps the other factor's table
+            terms = _corrected(terms, _null_means(bins, n_levels, fixed, *design))
         out[rows] = np.stack([*atoms(*terms), *terms[1:]], axis=-1)
     return out
 
@@ -262,8 +265,7 @@ def decomposition_attrs(
     seed: int,
 ) -> dict[str, object]:
     """NetCDF-safe attrs of :func:`decomposition`: measure, factors, quantiser and nulls."""
-    cell, n_cells = _cells(a, b)
-    replicated = bool(np.bincount(cell, minlength=n_cells).min() >= 2)
+    replicated = _cells(a, b)[2]
     return {
         "measure": _MEASURE,
         "factors": f"{a.name},{b.name}",
@@ -301,31 +303,26 @@ def check_sources(a: FactorCodes, b: FactorCodes, *, where: str) -> None:
         )
 
 
-def _cells(a: FactorCodes, b: FactorCodes) -> tuple[np.ndarray, int]:
-    """The joint (A, B) code of each stimulus, over the observed combinations."""
+def _cells(a: FactorCodes, b: FactorCodes) -> tuple[np.ndarray, int, bool]:
+    """The joint (A, B) code of each stimulus over the observed combinations, their number,
+    and whether every combination holds 2 or more stimuli."""
     pairs = a.codes * b.n_levels + b.codes
     unique, cell = np.unique(pairs, return_inverse=True)
-    return cell.reshape(-1).astype(np.int64), len(unique)
+    cell = cell.reshape(-1).astype(np.int64)
+    return cell, len(unique), bool(np.bincount(cell, minlength=len(unique)).min() >= 2)
 
 
-def _terms(bins, n_bins, a, b, cell, n_cells):
-    """Raw (I_min, I(R; A), I(R; B), I(R; A, B)) per unit, ``(U,)`` each."""
-    counts_a = joint_counts(bins, n_bins, a.codes, a.n_levels)
-    counts_b = joint_counts(bins, n_bins, b.codes, b.n_levels)
-    red, mi_a, mi_b = redundancy_and_mi(counts_a, counts_b)
-    return red, mi_a, mi_b, joint_mi(joint_counts(bins, n_bins, cell, n_cells))
-
-
-def _null_means(bins, n_bins, a, b, cell, n_cells, n_permutations, seed, replicated):
+def _null_means(bins, n_bins, fixed, a, b, cell, n_cells, n_permutations, seed, replicated):
     """Mean over shuffles of (I_min, I(R; A)) with A within B, (I_min, I(R; B)) with B within
-    A, and of I(R; A, B) with the cells shuffled (only when ``replicated``), ``(U,)`` each."""
+    A, and of I(R; A, B) with the cells shuffled (only when ``replicated``), ``(U,)`` each;
+    ``fixed`` holds the unshuffled factor's counts of each null (keys "a" and "b")."""
     tag = f"pid:{a.name}|{b.name}"
     out = {}
-    for key, moved, fixed in (("a", a, b), ("b", b, a)):
+    for key, moved, strata in (("a", a, b), ("b", b, a)):
         perms = permuted_codes(
-            moved.codes, n_permutations, factor_rng(seed, f"{tag}:{key}"), strata=fixed.codes
+            moved.codes, n_permutations, factor_rng(seed, f"{tag}:{key}"), strata=strata.codes
         )
-        fixed_counts = joint_counts(bins, n_bins, fixed.codes, fixed.n_levels)[:, None]
+        fixed_counts = fixed[key][:, None]
 
         def statistic(block, moved=moved, fixed_counts=fixed_counts):
             counts = joint_counts(bins[:, None, :], n_bins, block[None], moved.n_levels)

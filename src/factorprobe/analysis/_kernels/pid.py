@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-LN2 = float(np.log(2.0))
+from factorprobe.analysis._kernels.plugin import LN2
 
 
 def _xlog2x(x: np.ndarray) -> np.ndarray:

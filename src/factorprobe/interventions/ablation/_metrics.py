@@ -79,7 +79,8 @@ def decodability(
                 )  # fmt: skip
                 acc, ce = float(correct.mean()), float(-log_p.mean())
             else:
-                acc, ce = lda_decode(x, fc.codes, n_splits=n_splits, random_state=random_state)
+                acc, ce = lda_decode(x, fc.codes, n_splits=n_splits,
+                                     random_state=random_state, folds=folds)  # fmt: skip
             accuracy[j] = acc
             v_information[j] = level_entropy(fc.counts) - ce
             if target is not None:
@@ -88,9 +89,17 @@ def decodability(
 
 
 def lda_decode(
-    x: np.ndarray, y: np.ndarray, *, n_splits: int, random_state: int
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_splits: int,
+    random_state: int,
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[float, float]:
     """Held-out accuracy and cross-entropy (bits) of shrinkage LDA, cross-fitted.
+
+    ``folds``, when the caller already has them, are ``stratified_folds(y, n_splits=n_splits,
+    random_state=random_state)``.
 
     Units that are constant over all stimuli (every ablated unit, when ablation reaches the
     read-out) are dropped first; with none left each fold predicts the level frequencies of its
@@ -103,7 +112,8 @@ def lda_decode(
         )
     else:  # the training folds' level frequencies, whatever the input
         model, x = DummyClassifier(strategy="prior"), np.zeros((len(y), 1))
-    folds = stratified_folds(y, n_splits=n_splits, random_state=random_state)
+    if folds is None:
+        folds = stratified_folds(y, n_splits=n_splits, random_state=random_state)
     # stratified folds hold every level in every training fold: columns are the sorted levels
     proba = cross_val_predict(model, x, y, cv=folds, method="predict_proba")
     levels = np.unique(y)

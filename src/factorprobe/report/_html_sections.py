@@ -47,10 +47,9 @@ class Saved:
                 f"{str(results)!r} is not a results folder: it has no units.nc."
             )
         self.results = results
-        self.table = _load(path)
-        self.layers = _load(results / "layers.nc") if (results / "layers.nc").is_file() else None
-        ablation = results / "ablation" / "ablation.nc"
-        self.ablation = _load(ablation) if ablation.is_file() else None
+        self.table: xr.Dataset = load_netcdf(path)
+        self.layers = self.optional("layers.nc")
+        self.ablation = self.optional("ablation/ablation.nc")
         manifest = results / "manifest.json"
         self.manifest: dict[str, Any] = read_json(manifest) if manifest.is_file() else {}
         config = results / "config.toml"
@@ -69,7 +68,7 @@ class Saved:
     def optional(self, name: str) -> xr.Dataset | None:
         """A saved NetCDF file of the folder (``name`` relative to it), or None."""
         path = self.results / name
-        return _load(path) if path.is_file() else None
+        return load_netcdf(path) if path.is_file() else None
 
     def curves(self, factor: str) -> xr.Dataset | None:
         """The saved tuning curves of a factor (``tuning/<factor>.nc``), or None."""
@@ -87,10 +86,6 @@ class Saved:
             saved = self.optional(response_map_file(factor))
             self._maps[factor] = None if saved is None else saved[MAP_VARIABLE]
         return self._maps[factor]
-
-
-def _load(path: Path) -> xr.Dataset:
-    return load_netcdf(path)
 
 
 def _activation_attrs(path: Path | None) -> dict[str, Any] | None:
